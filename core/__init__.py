@@ -1,0 +1,1 @@
+"""What every service shares: settings, message contracts, money helpers, database helpers."""
