@@ -36,12 +36,18 @@ class Settings(BaseSettings):
     pg_pool_size_min: int = 1
     pg_pool_size_max: int = 10
     pg_connect_timeout_s: float = 5.0
+    pg_shared_buffers_mb: int = 512
+    pg_connections_max: int = 300
+    # When run as root, PostgreSQL must run as this unprivileged system user.
+    pg_os_user: str = "postgres"
+    pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
 
     # Kafka: one KRaft node on loopback; the controller listens on its own port.
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 59092
     kafka_controller_port: int = 59093
     kafka_heap_mb: int = 512
+    kafka_version: str = "4.3.1"
 
     topic_ticks: str = "md.ticks"
     topic_conflated: str = "md.conflated"
@@ -53,6 +59,8 @@ class Settings(BaseSettings):
     partitions_orders: int = 6
     partitions_execution_reports: int = 6
     partitions_dlq: int = 1
+    # The firehose would fill the disk at 200k ticks/s; keep hours, not the default week.
+    retention_ticks_ms: int = 6 * 3600 * 1000
 
     # Services.
     api_host: str = "127.0.0.1"

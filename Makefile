@@ -1,0 +1,23 @@
+# The two commands of the README, and a few helpers around them.
+.PHONY: up test setup infra-start infra-stop infra-status bench
+
+up:            ## start the whole system in the foreground (Ctrl-C stops all)
+	bash infra/up.sh
+
+test:          ## lint, type-check and run every test against real Kafka and PostgreSQL
+	bash infra/test.sh
+
+setup:         ## install OS packages, Python packages and Kafka jars
+	bash infra/setup.sh
+
+infra-start:   ## start PostgreSQL and Kafka in the background
+	.venv/bin/python -m infra start
+
+infra-stop:
+	.venv/bin/python -m infra stop
+
+infra-status:
+	.venv/bin/python -m infra status
+
+bench:         ## measure the ceilings (pgbench, raw Kafka consumer) on the dev stack
+	.venv/bin/python -m bench

@@ -1,0 +1,18 @@
+"""Run the API server: ``python -m api``."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from api.main import create_app
+from core.settings import get_settings
+
+
+def main() -> None:
+    """Serve the API on the configured host and port."""
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""PostgreSQL connection pools (psycopg 3) built from the settings."""
+
+from __future__ import annotations
+
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from core.settings import Settings
+
+
+def make_pool(settings: Settings, name: str) -> ConnectionPool:
+    """A blocking pool for the project's database; the caller opens and closes it."""
+    return ConnectionPool(
+        settings.pg_dsn,
+        min_size=settings.pg_pool_size_min,
+        max_size=settings.pg_pool_size_max,
+        timeout=settings.pg_connect_timeout_s,
+        name=name,
+        open=False,
+    )
+
+
+def make_async_pool(settings: Settings, name: str) -> AsyncConnectionPool:
+    """An asyncio pool for the project's database; open it with ``await pool.open()``."""
+    return AsyncConnectionPool(
+        settings.pg_dsn,
+        min_size=settings.pg_pool_size_min,
+        max_size=settings.pg_pool_size_max,
+        timeout=settings.pg_connect_timeout_s,
+        name=name,
+        open=False,
+    )

@@ -1,0 +1,190 @@
+"""A PostgreSQL cluster from the machine's Debian packages, under the project's .local folder."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pwd
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from core.settings import Settings
+from infra import procs
+
+log = logging.getLogger(__name__)
+
+
+def home(settings: Settings) -> Path:
+    """This stack's PostgreSQL folder: data, socket, log."""
+    return settings.state_dir / "postgres"
+
+
+def data_dir(settings: Settings) -> Path:
+    """The cluster's data directory."""
+    return home(settings) / "data"
+
+
+def log_file(settings: Settings) -> Path:
+    """The server log."""
+    return home(settings) / "postgres.log"
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _run(settings: Settings, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL binary, as the unprivileged OS user when we are root (initdb refuses root)."""
+    binary = str(settings.pg_bin_dir / argv[0])
+    full = [binary, *argv[1:]]
+    if _as_root():
+        full = ["runuser", "-u", settings.pg_os_user, "--", *full]
+    return subprocess.run(full, text=True, check=False, **kwargs)  # type: ignore[call-overload,no-any-return]  # noqa: S603
+
+
+def _reachable_by_os_user(settings: Settings, path: Path) -> bool:
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        ["runuser", "-u", settings.pg_os_user, "--", "test", "-w", str(path)],
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def _prepare_home(settings: Settings) -> None:
+    """Create the folder; as root, hand it to the server's OS user.
+
+    When a parent folder (say /root) is closed to that user, the cluster lives in /var/tmp and
+    .local/postgres is a symlink to it, so the project still finds it in one place.
+    """
+    target = home(settings)
+    if target.exists() or target.is_symlink():
+        if _as_root() and target.is_symlink():
+            target.resolve().mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.mkdir()
+    if not _as_root():
+        return
+    user = pwd.getpwnam(settings.pg_os_user)
+    os.chown(target, user.pw_uid, user.pw_gid)
+    if _reachable_by_os_user(settings, target):
+        return
+    digest = hashlib.sha256(str(target).encode()).hexdigest()[:12]
+    outside = Path("/var/tmp") / f"broker-postgres-{digest}"  # noqa: S108 - fixed, per-checkout
+    outside.mkdir(parents=True, exist_ok=True)
+    os.chown(outside, user.pw_uid, user.pw_gid)
+    target.rmdir()
+    target.symlink_to(outside)
+    log.info("%s is closed to user %s; the cluster lives in %s", target, settings.pg_os_user, outside)
+
+
+def _initdb(settings: Settings) -> None:
+    if (data_dir(settings) / "PG_VERSION").exists():
+        return
+    log.info("initialising a PostgreSQL cluster in %s", data_dir(settings))
+    password = settings.pg_password.get_secret_value()
+    with tempfile.NamedTemporaryFile("w", dir=home(settings), delete=False) as pwfile:
+        pwfile.write(password + "\n")
+    if _as_root():
+        user = pwd.getpwnam(settings.pg_os_user)
+        os.chown(pwfile.name, user.pw_uid, user.pw_gid)
+    try:
+        result = _run(settings, [
+            "initdb", "-D", str(data_dir(settings)), "-U", settings.pg_user,
+            f"--pwfile={pwfile.name}", "--auth-local=trust", "--auth-host=scram-sha-256",
+            "--encoding=UTF8", "--locale=C.UTF-8",
+        ], capture_output=True)
+    finally:
+        Path(pwfile.name).unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise procs.InfraError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+    conf = data_dir(settings) / "postgresql.conf"
+    with conf.open("a") as out:
+        out.write(
+            "\n# Set by infra/postgres.py\n"
+            f"shared_buffers = {settings.pg_shared_buffers_mb}MB\n"
+            f"max_connections = {settings.pg_connections_max}\n"
+            "listen_addresses = ''\n"  # overridden at start with the configured loopback host
+            "log_min_duration_statement = 1000\n"
+            "shared_preload_libraries = ''\n"
+        )
+
+
+def _pg_ctl_running(settings: Settings) -> bool:
+    return _run(settings, ["pg_ctl", "status", "-D", str(data_dir(settings))],
+                capture_output=True).returncode == 0
+
+
+def ready(settings: Settings) -> bool:
+    """True when the server accepts connections for the project's role."""
+    try:
+        with psycopg.connect(settings.pg_dsn_for("postgres"), connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _ensure_database(settings: Settings) -> None:
+    with psycopg.connect(settings.pg_dsn_for("postgres"), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (settings.pg_database,)
+        ).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.pg_database)))
+
+
+def start(settings: Settings) -> None:
+    """Initialise the cluster on first use, start it unless it runs, create the database."""
+    _prepare_home(settings)
+    _initdb(settings)
+    if not _pg_ctl_running(settings):
+        # pg_ctl said no server runs, so a postmaster.pid left by a crash is stale.
+        (data_dir(settings) / "postmaster.pid").unlink(missing_ok=True)
+        if procs.port_open(settings.pg_host, settings.pg_port):
+            raise procs.InfraError(
+                f"port {settings.pg_port} is taken by a process this stack did not start"
+            )
+        options = (
+            f"-p {settings.pg_port} -k {home(settings)} "
+            f"-c listen_addresses={settings.pg_host}"
+        )
+        result = _run(settings, [
+            "pg_ctl", "start", "-D", str(data_dir(settings)), "-l", str(log_file(settings)),
+            "-o", options, "-w", "-t", str(int(settings.startup_timeout_s)),
+        ], capture_output=True)
+        if result.returncode != 0:
+            raise procs.InfraError(
+                f"PostgreSQL did not start ({result.stderr.strip()}); last lines of "
+                f"{log_file(settings)}:\n{procs.tail(log_file(settings))}"
+            )
+    procs.wait_until(lambda: ready(settings), settings.startup_timeout_s, "PostgreSQL")
+    _ensure_database(settings)
+
+
+def stop(settings: Settings) -> bool:
+    """Stop the server (fast shutdown) if it runs; True when there was one to stop."""
+    if not data_dir(settings).exists() or not _pg_ctl_running(settings):
+        return False
+    result = _run(settings, [
+        "pg_ctl", "stop", "-D", str(data_dir(settings)), "-m", "fast",
+        "-t", str(int(settings.shutdown_timeout_s)),
+    ], capture_output=True)
+    if result.returncode != 0:
+        raise procs.InfraError(f"PostgreSQL did not stop: {result.stderr.strip()}")
+    return True
+
+
+def status(settings: Settings) -> str:
+    """One line saying whether the server runs and where it listens."""
+    if not data_dir(settings).exists() or not _pg_ctl_running(settings):
+        return "postgres: stopped"
+    state = "ready" if ready(settings) else "starting"
+    return (
+        f"postgres: {state}, {settings.pg_host}:{settings.pg_port} "
+        f"database {settings.pg_database}, data {data_dir(settings)}"
+    )

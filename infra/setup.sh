@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install what the project needs on a fresh machine; quick and harmless when all is in place.
+# OS packages (PostgreSQL 15, Java 17, Maven) come from Debian, Python packages from the uv lock,
+# Kafka's jars from Maven Central through infra/pom.xml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.8
+PG_BIN=/usr/lib/postgresql/15/bin
+
+missing=()
+[ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pgbench" ] || missing+=(postgresql-15 postgresql-contrib)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: please install these Debian packages (as root): ${missing[*]}" >&2
+    exit 1
+  fi
+  # The project runs its own cluster; Debian's default one on port 5432 is not wanted.
+  mkdir -p /etc/postgresql-common
+  grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf \
+    || echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON=${PYTHON:-python3.11}
+if ! command -v uv >/dev/null || [ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  "$PYTHON" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+fi
+export UV_PYTHON_DOWNLOADS=never
+uv sync --frozen --quiet --python "$PYTHON"
+.venv/bin/python -m infra fetch

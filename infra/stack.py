@@ -1,0 +1,43 @@
+"""The local infrastructure as one unit: PostgreSQL and Kafka, migrated and with topics."""
+
+from __future__ import annotations
+
+import logging
+
+from core.settings import Settings
+from infra import kafka_node, migrate, postgres, topics
+
+log = logging.getLogger(__name__)
+
+
+def start(settings: Settings) -> None:
+    """Bring PostgreSQL and Kafka up (a second call is harmless), migrate, create topics."""
+    postgres.start(settings)
+    applied = migrate.apply_migrations(settings.pg_dsn)
+    log.info("postgres ready on %s:%s (%d migrations applied)",
+             settings.pg_host, settings.pg_port, applied)
+    kafka_node.start(settings)
+    created = topics.ensure_topics(settings)
+    log.info("kafka ready on %s (%d topics created)", settings.kafka_bootstrap, len(created))
+
+
+def stop(settings: Settings) -> None:
+    """Stop Kafka, then PostgreSQL; stopping what is not running is harmless."""
+    kafka_node.stop(settings)
+    postgres.stop(settings)
+
+
+def status(settings: Settings) -> list[str]:
+    """A line per service saying whether it runs and where."""
+    return [postgres.status(settings), kafka_node.status(settings)]
+
+
+def urls(settings: Settings) -> list[str]:
+    """Where each service of the system listens, for people starting it."""
+    return [
+        f"postgres  postgresql://{settings.pg_user}@{settings.pg_host}:{settings.pg_port}"
+        f"/{settings.pg_database}",
+        f"kafka     {settings.kafka_bootstrap}",
+        f"api       http://{settings.api_host}:{settings.api_port} "
+        f"(health: /healthz, ready: /readyz, docs: /docs)",
+    ]

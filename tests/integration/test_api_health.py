@@ -1,0 +1,30 @@
+"""The API process reports its own health and whether its dependencies answer."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from core.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_readyz_says_ok_when_postgres_and_kafka_answer(running_stack: Settings) -> None:
+    with TestClient(create_app(running_stack)) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"postgres": "ok", "kafka": "ok"}
+
+
+def test_readyz_answers_503_with_reasons_when_nothing_listens(settings: Settings) -> None:
+    nowhere = settings.model_copy(update={"pg_port": 1, "kafka_port": 1, "pg_connect_timeout_s": 1})
+    with TestClient(create_app(nowhere)) as client:
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["postgres"].startswith("error")
+    assert response.json()["kafka"].startswith("error")
