@@ -55,10 +55,17 @@ def fetch(settings: Settings) -> Path:
         raise procs.InfraError("mvn is not on PATH; install Maven to fetch the Kafka jars")
     log.info("fetching Kafka %s jars from Maven Central into %s", settings.kafka_version, libs)
     libs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603 - fixed argv, no shell
+    subprocess.run(
         [
-            "mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
-            f"-Dkafka.version={settings.kafka_version}", f"-Dkafka.libs.dir={libs}",
+            "mvn",
+            "-q",
+            "-B",
+            "-Dstyle.color=never",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-Dkafka.version={settings.kafka_version}",
+            f"-Dkafka.libs.dir={libs}",
         ],
         check=True,
     )
@@ -69,30 +76,32 @@ def fetch(settings: Settings) -> Path:
 def server_properties(settings: Settings) -> str:
     """The broker configuration: one combined broker+controller node on loopback."""
     host = settings.kafka_host
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@{host}:{settings.kafka_controller_port}",
-        f"listeners=PLAINTEXT://{host}:{settings.kafka_port},"
-        f"CONTROLLER://{host}:{settings.kafka_controller_port}",
-        f"advertised.listeners=PLAINTEXT://{host}:{settings.kafka_port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        f"log.dirs={home(settings) / 'data'}",
-        "num.partitions=1",
-        # Topics are created by infra/topics.py with explicit partition counts.
-        "auto.create.topics.enable=false",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=10",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "log.segment.bytes=268435456",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{settings.kafka_controller_port}",
+            f"listeners=PLAINTEXT://{host}:{settings.kafka_port},"
+            f"CONTROLLER://{host}:{settings.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://{host}:{settings.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={home(settings) / 'data'}",
+            "num.partitions=1",
+            # Topics are created by infra/topics.py with explicit partition counts.
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=10",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.segment.bytes=268435456",
+            "",
+        ]
+    )
 
 
 def _java_argv(settings: Settings, main: str, *args: str) -> list[str]:
@@ -101,10 +110,17 @@ def _java_argv(settings: Settings, main: str, *args: str) -> list[str]:
         raise procs.InfraError("java is not on PATH; Kafka needs Java 17")
     heap = f"{settings.kafka_heap_mb}m"
     return [
-        java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        java,
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
         f"-Dkafka.logs.dir={home(settings) / 'logs'}",
-        "-cp", f"{libs_dir(settings)}/*", main, *args,
+        "-cp",
+        f"{libs_dir(settings)}/*",
+        main,
+        *args,
     ]
 
 
@@ -113,10 +129,13 @@ def _format_storage(settings: Settings, config: Path) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     log.info("formatting Kafka storage (cluster id %s)", cluster_id)
-    subprocess.run(  # noqa: S603 - fixed argv, no shell
-        _java_argv(settings, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config)),
-        check=True, capture_output=True,
+    # "=" keeps an id that starts with "-" from being read as an option.
+    argv = ["format", f"--cluster-id={cluster_id}", f"--config={config}"]
+    result = subprocess.run(
+        _java_argv(settings, STORAGE_TOOL, *argv), check=False, capture_output=True, text=True
     )
+    if result.returncode != 0:
+        raise procs.InfraError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
 
 def ready(settings: Settings) -> bool:
@@ -149,16 +168,19 @@ def start(settings: Settings) -> int:
     config.write_text(server_properties(settings))
     _format_storage(settings, config)
     with log_file(settings).open("ab") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             _java_argv(settings, MAIN_CLASS, str(config)),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     pid_file(settings).write_text(f"{proc.pid}\n")
     try:
         procs.wait_until(
             lambda: proc.poll() is None and ready(settings),
-            settings.startup_timeout_s, "Kafka",
+            settings.startup_timeout_s,
+            "Kafka",
         )
     except procs.InfraError as exc:
         raise procs.InfraError(

@@ -48,6 +48,6 @@ def load_invariants(path: Path = INVARIANTS_FILE) -> dict[str, str]:
     queries: dict[str, str] = {}
     for i, match in enumerate(names):
         end = names[i + 1].start() if i + 1 < len(names) else len(text)
-        body = text[match.end():end].strip().rstrip(";").strip()
+        body = text[match.end() : end].strip().rstrip(";").strip()
         queries[match.group(1)] = body
     return queries

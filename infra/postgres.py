@@ -38,17 +38,17 @@ def _as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _run(settings: Settings, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL binary, as the unprivileged OS user when we are root (initdb refuses root)."""
-    binary = str(settings.pg_bin_dir / argv[0])
-    full = [binary, *argv[1:]]
+def _run(settings: Settings, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL binary, capturing its output; as root, run it as the server's OS user."""
+    full = [str(settings.pg_bin_dir / argv[0]), *argv[1:]]
     if _as_root():
+        # initdb and postgres refuse to run as root.
         full = ["runuser", "-u", settings.pg_os_user, "--", *full]
-    return subprocess.run(full, text=True, check=False, **kwargs)  # type: ignore[call-overload,no-any-return]  # noqa: S603
+    return subprocess.run(full, text=True, check=False)
 
 
 def _reachable_by_os_user(settings: Settings, path: Path) -> bool:
-    result = subprocess.run(  # noqa: S603 - fixed argv
+    result = subprocess.run(
         ["runuser", "-u", settings.pg_os_user, "--", "test", "-w", str(path)],
         check=False,
     )
@@ -80,7 +80,9 @@ def _prepare_home(settings: Settings) -> None:
     os.chown(outside, user.pw_uid, user.pw_gid)
     target.rmdir()
     target.symlink_to(outside)
-    log.info("%s is closed to user %s; the cluster lives in %s", target, settings.pg_os_user, outside)
+    log.info(
+        "%s is closed to user %s; the cluster lives in %s", target, settings.pg_os_user, outside
+    )
 
 
 def _initdb(settings: Settings) -> None:
@@ -94,11 +96,21 @@ def _initdb(settings: Settings) -> None:
         user = pwd.getpwnam(settings.pg_os_user)
         os.chown(pwfile.name, user.pw_uid, user.pw_gid)
     try:
-        result = _run(settings, [
-            "initdb", "-D", str(data_dir(settings)), "-U", settings.pg_user,
-            f"--pwfile={pwfile.name}", "--auth-local=trust", "--auth-host=scram-sha-256",
-            "--encoding=UTF8", "--locale=C.UTF-8",
-        ], capture_output=True)
+        result = _run(
+            settings,
+            [
+                "initdb",
+                "-D",
+                str(data_dir(settings)),
+                "-U",
+                settings.pg_user,
+                f"--pwfile={pwfile.name}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+        )
     finally:
         Path(pwfile.name).unlink(missing_ok=True)
     if result.returncode != 0:
@@ -111,13 +123,11 @@ def _initdb(settings: Settings) -> None:
             f"max_connections = {settings.pg_connections_max}\n"
             "listen_addresses = ''\n"  # overridden at start with the configured loopback host
             "log_min_duration_statement = 1000\n"
-            "shared_preload_libraries = ''\n"
         )
 
 
 def _pg_ctl_running(settings: Settings) -> bool:
-    return _run(settings, ["pg_ctl", "status", "-D", str(data_dir(settings))],
-                capture_output=True).returncode == 0
+    return _run(settings, ["pg_ctl", "status", "-D", str(data_dir(settings))]).returncode == 0
 
 
 def ready(settings: Settings) -> bool:
@@ -150,13 +160,24 @@ def start(settings: Settings) -> None:
                 f"port {settings.pg_port} is taken by a process this stack did not start"
             )
         options = (
-            f"-p {settings.pg_port} -k {home(settings)} "
-            f"-c listen_addresses={settings.pg_host}"
+            f"-p {settings.pg_port} -k {home(settings)} -c listen_addresses={settings.pg_host}"
         )
-        result = _run(settings, [
-            "pg_ctl", "start", "-D", str(data_dir(settings)), "-l", str(log_file(settings)),
-            "-o", options, "-w", "-t", str(int(settings.startup_timeout_s)),
-        ], capture_output=True)
+        result = _run(
+            settings,
+            [
+                "pg_ctl",
+                "start",
+                "-D",
+                str(data_dir(settings)),
+                "-l",
+                str(log_file(settings)),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(int(settings.startup_timeout_s)),
+            ],
+        )
         if result.returncode != 0:
             raise procs.InfraError(
                 f"PostgreSQL did not start ({result.stderr.strip()}); last lines of "
@@ -170,10 +191,19 @@ def stop(settings: Settings) -> bool:
     """Stop the server (fast shutdown) if it runs; True when there was one to stop."""
     if not data_dir(settings).exists() or not _pg_ctl_running(settings):
         return False
-    result = _run(settings, [
-        "pg_ctl", "stop", "-D", str(data_dir(settings)), "-m", "fast",
-        "-t", str(int(settings.shutdown_timeout_s)),
-    ], capture_output=True)
+    result = _run(
+        settings,
+        [
+            "pg_ctl",
+            "stop",
+            "-D",
+            str(data_dir(settings)),
+            "-m",
+            "fast",
+            "-t",
+            str(int(settings.shutdown_timeout_s)),
+        ],
+    )
     if result.returncode != 0:
         raise procs.InfraError(f"PostgreSQL did not stop: {result.stderr.strip()}")
     return True

@@ -12,6 +12,10 @@ missing=()
 [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pgbench" ] || missing+=(postgresql-15 postgresql-contrib)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# Lets the tests validate docker-compose.yml where the docker client has no compose plugin.
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+  missing+=(docker-compose)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: please install these Debian packages (as root): ${missing[*]}" >&2

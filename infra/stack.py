@@ -14,8 +14,12 @@ def start(settings: Settings) -> None:
     """Bring PostgreSQL and Kafka up (a second call is harmless), migrate, create topics."""
     postgres.start(settings)
     applied = migrate.apply_migrations(settings.pg_dsn)
-    log.info("postgres ready on %s:%s (%d migrations applied)",
-             settings.pg_host, settings.pg_port, applied)
+    log.info(
+        "postgres ready on %s:%s (%d migrations applied)",
+        settings.pg_host,
+        settings.pg_port,
+        applied,
+    )
     kafka_node.start(settings)
     created = topics.ensure_topics(settings)
     log.info("kafka ready on %s (%d topics created)", settings.kafka_bootstrap, len(created))

@@ -26,12 +26,21 @@ class TopicSpec:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic of the platform, dead-letter topics included."""
     sources = [
-        TopicSpec(settings.topic_ticks, settings.partitions_ticks,
-                  {"retention.ms": str(settings.retention_ticks_ms)}),
+        TopicSpec(
+            settings.topic_ticks,
+            settings.partitions_ticks,
+            {"retention.ms": str(settings.retention_ticks_ms)},
+        ),
         # Compacted: a new consumer reads the latest price per symbol, not the history.
-        TopicSpec(settings.topic_conflated, settings.partitions_conflated,
-                  {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
-                   "segment.ms": "600000"}),
+        TopicSpec(
+            settings.topic_conflated,
+            settings.partitions_conflated,
+            {
+                "cleanup.policy": "compact",
+                "min.cleanable.dirty.ratio": "0.1",
+                "segment.ms": "600000",
+            },
+        ),
         TopicSpec(settings.topic_orders, settings.partitions_orders),
         TopicSpec(settings.topic_execution_reports, settings.partitions_execution_reports),
     ]
@@ -48,14 +57,14 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> l
     if missing:
         futures = admin.create_topics(
             [NewTopic(s.name, s.partitions, 1, config=s.config) for s in missing],
-            operation_timeout=ADMIN_TIMEOUT_S, request_timeout=ADMIN_TIMEOUT_S,
+            operation_timeout=ADMIN_TIMEOUT_S,
+            request_timeout=ADMIN_TIMEOUT_S,
         )
         for name, future in futures.items():
             future.result()
             log.info("created topic %s", name)
     too_small = [
-        s for s in specs
-        if s.name in existing and len(existing[s.name].partitions) < s.partitions
+        s for s in specs if s.name in existing and len(existing[s.name].partitions) < s.partitions
     ]
     if too_small:
         futures = admin.create_partitions(

@@ -23,7 +23,8 @@ from infra import migrate, stack, topics
 TEMPLATE_DB = "broker_template"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -35,9 +36,9 @@ def settings() -> Settings:
     return Settings(
         mode="test",
         state_dir=PROJECT_ROOT / ".local" / "test" / uuid.uuid4().hex[:8],
-        pg_port=_free_port(),
-        kafka_port=_free_port(),
-        kafka_controller_port=_free_port(),
+        pg_port=free_port(),
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
     )
 
 
@@ -61,7 +62,9 @@ def _admin_conn(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
 
 def _drop_database(settings: Settings, name: str) -> None:
     with _admin_conn(settings) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")

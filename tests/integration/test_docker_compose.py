@@ -1,0 +1,56 @@
+"""docker-compose.yml is a valid Compose file describing the system (no engine runs here)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from core.settings import PROJECT_ROOT
+
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def test_compose_file_is_valid_and_runs_kafka_timescaledb_and_the_api() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
+
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE_FILE), "config", "--format", "json"]
+        if command == ["docker", "compose"]
+        else [*command, "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
+
+    assert result.returncode == 0, result.stderr
+    services = (
+        json.loads(result.stdout)["services"]
+        if command == ["docker", "compose"]
+        else _services_from_yaml(result.stdout)
+    )
+    assert {"kafka", "db", "init", "api"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["db"]["image"].startswith("timescale/timescaledb:")
+
+
+def _services_from_yaml(text: str) -> dict[str, dict[str, str]]:
+    import yaml
+
+    loaded: dict[str, dict[str, dict[str, str]]] = yaml.safe_load(text)
+    return loaded["services"]
