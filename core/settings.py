@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Marks a secret that only a development or test machine may run with.
-DEV_SECRET_PREFIX = "dev-only-"
+DEV_SECRET_PREFIX = "dev-only-"  # noqa: S105 - a marker, not a password
 
 
 class Settings(BaseSettings):

@@ -44,7 +44,7 @@ def _run(settings: Settings, argv: list[str]) -> subprocess.CompletedProcess[str
     if _as_root():
         # initdb and postgres refuse to run as root.
         full = ["runuser", "-u", settings.pg_os_user, "--", *full]
-    return subprocess.run(full, text=True, check=False)
+    return subprocess.run(full, text=True, check=False, capture_output=True)
 
 
 def _reachable_by_os_user(settings: Settings, path: Path) -> bool:

@@ -18,12 +18,14 @@ POLL_DEADLINE_S = 30.0
 
 
 def _consume(settings: Settings, topic: str, count: int) -> list[tuple[bytes | None, bytes]]:
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": f"test-{uuid.uuid4().hex}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     received: list[tuple[bytes | None, bytes]] = []
     try:

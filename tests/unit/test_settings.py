@@ -1,0 +1,56 @@
+"""Settings: environment variables in, frozen values out, no dev secrets in production."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from core.settings import Settings
+
+
+def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_KAFKA_PORT", "19092")
+    monkeypatch.setenv("BROKER_TOPIC_TICKS", "md.ticks.v2")
+
+    settings = Settings()
+
+    assert settings.kafka_bootstrap == "127.0.0.1:19092"
+    assert settings.topic_ticks == "md.ticks.v2"
+    assert settings.dlq_topic(settings.topic_ticks) == "md.ticks.v2.dlq"
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+
+    with pytest.raises(pydantic.ValidationError):
+        settings.pg_port = 1
+
+
+def test_production_refuses_the_development_database_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BROKER_MODE", "production")
+
+    with pytest.raises(pydantic.ValidationError, match="BROKER_PG_PASSWORD must be set"):
+        Settings()
+
+    monkeypatch.setenv("BROKER_PG_PASSWORD", "a-real-secret")
+    assert Settings().mode == "production"
+
+
+def test_conflation_interval_outside_200_to_500_ms_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BROKER_CONFLATION_MS", "50")
+
+    with pytest.raises(pydantic.ValidationError, match="conflation_ms"):
+        Settings()
+
+
+def test_dsn_and_url_carry_the_password_for_the_driver() -> None:
+    settings = Settings(pg_password=pydantic.SecretStr("p@ss word"), pg_port=5999)
+
+    assert "password=p@ss word" not in repr(settings)
+    assert "port=5999" in settings.pg_dsn
+    assert settings.pg_dsn_for("other").endswith("connect_timeout=5") is True
+    assert "dbname=other" in settings.pg_dsn_for("other")
