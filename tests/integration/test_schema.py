@@ -1,0 +1,391 @@
+"""The schema migrations: they apply, re-apply as a no-op, and the ledger refuses bad money."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from infra import migrate
+
+pytestmark = pytest.mark.integration
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+EXPECTED_TABLES = {
+    "users",
+    "user_totp",
+    "api_keys",
+    "kyc_records",
+    "ledger_accounts",
+    "journal_txns",
+    "journal_entries",
+    "wallets",
+    "instruments",
+    "orders",
+    "executions",
+    "holdings",
+    "idempotency_keys",
+    "outbox",
+    "sent_orders",
+    "candles",
+    "reconciliation_runs",
+    "reconciliation_breaks",
+    "reconciliation_heal_audit",
+}
+
+
+def _tables(conn: Conn) -> set[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def _new_user(conn: Conn, email: str = "ann@example.com") -> int:
+    row = conn.execute(
+        "INSERT INTO users (email, password_hash) VALUES (%s, 'hash') RETURNING id", (email,)
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def _user_account(conn: Conn, user_id: int, kind: str, currency: str = "USD") -> int:
+    row = conn.execute(
+        "INSERT INTO ledger_accounts (user_id, kind, currency) VALUES (%s, %s, %s) RETURNING id",
+        (user_id, kind, currency),
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def _system_account(conn: Conn, kind: str) -> int:
+    row = conn.execute(
+        "SELECT id FROM ledger_accounts WHERE user_id IS NULL AND kind = %s AND currency = 'USD'",
+        (kind,),
+    ).fetchone()
+    assert row is not None, f"system account {kind} is not seeded"
+    return int(str(row[0]))
+
+
+def _post(
+    conn: Conn,
+    entries: list[tuple[int, Decimal]],
+    kind: str = "DEPOSIT",
+) -> uuid.UUID:
+    """Insert one journal transaction and its entries, without committing."""
+    txn_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO journal_txns (id, kind, external_ref) VALUES (%s, %s, %s)",
+        (txn_id, kind, f"ref-{txn_id}"),
+    )
+    for account_id, amount in entries:
+        conn.execute(
+            "INSERT INTO journal_entries (txn_id, account_id, amount) VALUES (%s, %s, %s)",
+            (txn_id, account_id, amount),
+        )
+    return txn_id
+
+
+def _count(conn: Conn, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+@pytest.fixture
+def conn(db_dsn: str) -> Iterator[Conn]:
+    with psycopg.connect(db_dsn) as connection:
+        yield connection
+
+
+@pytest.fixture
+def deposit_accounts(conn: Conn) -> tuple[int, int]:
+    """A user's CASH_AVAILABLE account and the payment gateway clearing account, committed."""
+    user_id = _new_user(conn)
+    available = _user_account(conn, user_id, "CASH_AVAILABLE")
+    gateway = _system_account(conn, "PAYMENT_GATEWAY_CLEARING")
+    conn.commit()
+    return available, gateway
+
+
+def test_migrations_apply_to_an_empty_database_then_reapply_as_a_no_op(empty_db_dsn: str) -> None:
+    migration_files = sorted(migrate.MIGRATIONS_DIR.glob("*.sql"))
+
+    assert migrate.apply_migrations(empty_db_dsn) == len(migration_files) > 0
+    assert migrate.apply_migrations(empty_db_dsn) == 0
+
+    with psycopg.connect(empty_db_dsn) as conn:
+        assert _tables(conn) >= EXPECTED_TABLES
+
+
+def test_each_migration_file_can_run_again_on_a_migrated_database(db_dsn: str) -> None:
+    with psycopg.connect(db_dsn) as conn:
+        for path in sorted(migrate.MIGRATIONS_DIR.glob("*.sql")):
+            conn.execute(path.read_text())  # several statements, no parameters
+            conn.commit()
+        assert _tables(conn) >= EXPECTED_TABLES
+        assert _count(conn, "ledger_accounts") == 3  # the seeded system accounts, once
+
+
+def test_system_ledger_accounts_are_seeded(conn: Conn) -> None:
+    rows = conn.execute(
+        "SELECT kind, currency FROM ledger_accounts WHERE user_id IS NULL ORDER BY kind"
+    ).fetchall()
+    assert rows == [
+        ("EXCHANGE_CLEARING", "USD"),
+        ("FEES", "USD"),
+        ("PAYMENT_GATEWAY_CLEARING", "USD"),
+    ]
+
+
+def test_balanced_journal_transaction_commits(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, gateway = deposit_accounts
+    txn_id = _post(conn, [(available, Decimal("100.0000")), (gateway, Decimal("-100.0000"))])
+    conn.commit()
+
+    rows = conn.execute(
+        "SELECT account_id, amount FROM journal_entries WHERE txn_id = %s ORDER BY amount",
+        (txn_id,),
+    ).fetchall()
+    assert rows == [(gateway, Decimal("-100.0000")), (available, Decimal("100.0000"))]
+
+
+def test_unbalanced_journal_transaction_is_refused_at_commit(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, gateway = deposit_accounts
+    # The statements succeed; the deferred constraint trigger refuses the COMMIT.
+    _post(conn, [(available, Decimal("100.0000")), (gateway, Decimal("-99.9999"))])
+
+    with pytest.raises(errors.CheckViolation, match="unbalanced"):
+        conn.commit()
+
+    assert _count(conn, "journal_txns") == 0
+    assert _count(conn, "journal_entries") == 0
+
+
+def test_single_entry_journal_transaction_is_refused_at_commit(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, _ = deposit_accounts
+    _post(conn, [(available, Decimal("5"))])
+
+    with pytest.raises(errors.CheckViolation, match="at least 2"):
+        conn.commit()
+
+    assert _count(conn, "journal_entries") == 0
+
+
+def test_journal_transaction_without_entries_is_refused_at_commit(
+    conn: Conn,
+) -> None:
+    _post(conn, [])
+
+    with pytest.raises(errors.CheckViolation, match="at least 2"):
+        conn.commit()
+
+    assert _count(conn, "journal_txns") == 0
+
+
+def test_journal_transaction_balanced_only_across_currencies_is_refused(
+    conn: Conn,
+) -> None:
+    user_id = _new_user(conn)
+    usd = _user_account(conn, user_id, "CASH_AVAILABLE", "USD")
+    eur = _user_account(conn, user_id, "CASH_AVAILABLE", "EUR")
+    conn.commit()
+    _post(conn, [(usd, Decimal("10")), (eur, Decimal("-10"))], kind="ADJUSTMENT")
+
+    with pytest.raises(errors.CheckViolation, match="unbalanced"):
+        conn.commit()
+
+
+def test_entries_can_be_added_one_by_one_within_a_transaction(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, gateway = deposit_accounts
+    fees = _system_account(conn, "FEES")
+    # Unbalanced after each statement, balanced at COMMIT: that is what deferral is for.
+    _post(
+        conn,
+        [(available, Decimal("100")), (gateway, Decimal("-101")), (fees, Decimal("1"))],
+    )
+    conn.commit()
+    assert _count(conn, "journal_entries") == 3
+
+
+def test_zero_amount_entry_is_refused(conn: Conn, deposit_accounts: tuple[int, int]) -> None:
+    available, gateway = deposit_accounts
+    with pytest.raises(errors.CheckViolation, match="journal_entries_amount_nonzero"):
+        _post(conn, [(available, Decimal("0")), (gateway, Decimal("0"))])
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE journal_entries SET amount = amount * 2",
+        "DELETE FROM journal_entries",
+        "UPDATE journal_txns SET reference = 'rewritten'",
+        "DELETE FROM journal_txns",
+        "TRUNCATE journal_entries",
+    ],
+)
+def test_journal_is_append_only(
+    conn: Conn,
+    deposit_accounts: tuple[int, int],
+    statement: str,
+) -> None:
+    available, gateway = deposit_accounts
+    _post(conn, [(available, Decimal("100")), (gateway, Decimal("-100"))])
+    conn.commit()
+
+    with pytest.raises(errors.RestrictViolation, match="append-only"):
+        conn.execute(statement)
+    conn.rollback()
+
+    assert _count(conn, "journal_entries") == 2
+
+
+def test_gateway_webhook_reference_credits_at_most_once(
+    conn: Conn,
+) -> None:
+    conn.execute("INSERT INTO journal_txns (kind, external_ref) VALUES ('DEPOSIT', 'pay-1')")
+    with pytest.raises(errors.UniqueViolation):
+        conn.execute("INSERT INTO journal_txns (kind, external_ref) VALUES ('DEPOSIT', 'pay-1')")
+
+
+def test_wallet_cannot_go_negative(conn: Conn) -> None:
+    user_id = _new_user(conn)
+    conn.execute("INSERT INTO wallets (user_id) VALUES (%s)", (user_id,))
+    with pytest.raises(errors.CheckViolation, match="wallets_balance_nonnegative"):
+        conn.execute("UPDATE wallets SET balance = -0.0001 WHERE user_id = %s", (user_id,))
+
+
+def _insert_order(conn: Conn, **overrides: object) -> None:
+    values: dict[str, object] = {
+        "user_id": _new_user(conn, f"{uuid.uuid4().hex}@example.com"),
+        "client_order_id": "c-1",
+        "symbol": "ACME",
+        "side": "BUY",
+        "order_type": "LIMIT",
+        "quantity": 10,
+        "price": Decimal("100"),
+        "trigger_price": None,
+        "status": "NEW",
+    }
+    values.update(overrides)
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"%({name})s" for name in values)
+    conn.execute(f"INSERT INTO orders ({columns}) VALUES ({placeholders})", values)
+
+
+@pytest.fixture
+def instrument(conn: Conn) -> str:
+    conn.execute("INSERT INTO instruments (symbol, tick_size, lot_size) VALUES ('ACME', 0.01, 1)")
+    conn.commit()
+    return "ACME"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "constraint"),
+    [
+        ({"price": None}, "orders_price_matches_type"),
+        ({"order_type": "MARKET"}, "orders_price_matches_type"),
+        ({"order_type": "STOP_LOSS", "price": None}, "orders_trigger_price_matches_type"),
+        ({"order_type": "STOP_LIMIT"}, "orders_trigger_price_matches_type"),
+        ({"status": "PENDING_TRIGGER"}, "orders_pending_trigger_is_stop_unfilled"),
+        ({"status": "FILLED"}, "orders_filled_means_all_filled"),
+        ({"quantity": 0}, "orders_quantity_check"),
+        ({"price": Decimal("-1")}, "orders_price_check"),
+        ({"side": "HOLD"}, "orders_side_check"),
+    ],
+)
+def test_order_checks_refuse_inconsistent_orders(
+    conn: Conn,
+    instrument: str,
+    overrides: dict[str, object],
+    constraint: str,
+) -> None:
+    with pytest.raises(errors.CheckViolation, match=constraint):
+        _insert_order(conn, **overrides)
+
+
+def test_valid_stop_limit_order_pending_trigger_is_accepted(conn: Conn, instrument: str) -> None:
+    _insert_order(
+        conn, order_type="STOP_LIMIT", trigger_price=Decimal("95"), status="PENDING_TRIGGER"
+    )
+    conn.commit()
+    assert _count(conn, "orders") == 1
+
+
+def test_client_order_id_is_unique_per_user(conn: Conn, instrument: str) -> None:
+    user_id = _new_user(conn)
+    _insert_order(conn, user_id=user_id)
+    with pytest.raises(errors.UniqueViolation, match="orders_client_order_id_key"):
+        _insert_order(conn, user_id=user_id)
+
+
+def test_execution_must_match_its_order_symbol_and_side(conn: Conn, instrument: str) -> None:
+    _insert_order(conn)
+    with pytest.raises(errors.ForeignKeyViolation, match="executions_order_fkey"):
+        conn.execute(
+            "INSERT INTO executions (exec_id, order_id, symbol, side, last_qty, last_px,"
+            " executed_at) SELECT 'E-1', id, symbol, 'SELL', 1, 100, now() FROM orders"
+        )
+
+
+def test_candles_primary_key_is_symbol_width_and_bucket_start(
+    conn: Conn,
+) -> None:
+    rows = conn.execute(
+        "SELECT a.attname FROM pg_index i"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+        " WHERE i.indrelid = 'candles'::regclass AND i.indisprimary"
+        " ORDER BY array_position(i.indkey, a.attnum)"
+    ).fetchall()
+    assert [row[0] for row in rows] == ["symbol", "bucket_width", "bucket_start"]
+
+
+def test_candles_stays_a_plain_table_without_timescaledb(
+    conn: Conn,
+) -> None:
+    installed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+    if installed.fetchone() is not None:
+        pytest.skip("timescaledb is installed here, so candles is a hypertable")
+    relkind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'candles'::regclass")
+    assert relkind.fetchone() == ("r",)
+    conn.execute(
+        "INSERT INTO candles (symbol, bucket_width, bucket_start, open, high, low, close, volume,"
+        " trade_count) VALUES ('ACME', '1 minute', '2024-01-02 14:30Z', 10, 12, 9, 11, 500, 7)"
+    )
+    with pytest.raises(errors.UniqueViolation):
+        conn.execute(
+            "INSERT INTO candles (symbol, bucket_width, bucket_start, open, high, low, close)"
+            " VALUES ('ACME', '1 minute', '2024-01-02 14:30Z', 10, 12, 9, 11)"
+        )
+
+
+def test_candle_high_below_low_is_refused(conn: Conn) -> None:
+    with pytest.raises(errors.CheckViolation, match="candles_high_low_bound_prices"):
+        conn.execute(
+            "INSERT INTO candles (symbol, bucket_width, bucket_start, open, high, low, close)"
+            " VALUES ('ACME', '1 minute', now(), 10, 9, 11, 10)"
+        )
+
+
+def test_outbox_has_a_partial_index_on_unpublished_rows(
+    conn: Conn,
+) -> None:
+    row = conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'outbox'"
+        " AND indexname = 'outbox_unpublished_idx'"
+    ).fetchone()
+    assert row is not None
+    assert "WHERE (published_at IS NULL)" in str(row[0])
