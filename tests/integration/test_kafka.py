@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from core.contracts import TICKS, Tick
+from core.exceptions import ContractError
 from core.settings import Settings
 from infra import topics
 
@@ -83,3 +86,21 @@ def test_conflated_topic_is_compacted(running_stack: Settings) -> None:
 
 def test_ensuring_topics_twice_creates_nothing_the_second_time(running_stack: Settings) -> None:
     assert topics.ensure_topics(running_stack) == []
+
+
+def test_a_contract_travels_through_a_real_topic_and_garbage_raises_the_contract_error(
+    running_stack: Settings, new_topic: Callable[[int], str]
+) -> None:
+    topic = new_topic(1)
+    tick = Tick(symbol="INFY", price=Decimal("1520.0500"), size=25, ts_event_ns=1, seq=7)
+    producer = Producer({"bootstrap.servers": running_stack.kafka_bootstrap})
+    producer.produce(topic, key=tick.kafka_key(), value=TICKS.encode(tick))
+    producer.produce(topic, key=b"INFY", value=b'{"type": "tick.v1", "symbol": "INFY"}')
+    assert producer.flush(30) == 0
+
+    (key, good), (_, bad) = _consume(running_stack, topic, 2)
+
+    assert key == b"INFY"
+    assert TICKS.decode(good) == tick
+    with pytest.raises(ContractError, match="tick"):
+        TICKS.decode(bad, topic=topic)
