@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Services.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    dagster_host: str = "127.0.0.1"
+    dagster_port: int = 3000
     conflation_ms: int = Field(default=250, ge=200, le=500)
 
     # Bounds on waiting for infrastructure: every wait has a limit.

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("service", nargs="?", choices=["postgres", "kafka"], help="for logs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s infra %(levelname)s %(message)s")
+    logging.getLogger("yoyo").setLevel(logging.WARNING)
     log = logging.getLogger("infra")
     settings = get_settings()
     try:

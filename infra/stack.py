@@ -44,4 +44,5 @@ def urls(settings: Settings) -> list[str]:
         f"kafka     {settings.kafka_bootstrap}",
         f"api       http://{settings.api_host}:{settings.api_port} "
         f"(health: /healthz, ready: /readyz, docs: /docs)",
+        f"dagster   http://{settings.dagster_host}:{settings.dagster_port}",
     ]

@@ -23,7 +23,7 @@ def _compose_command() -> list[str] | None:
     return None
 
 
-def test_compose_file_is_valid_and_runs_kafka_timescaledb_and_the_api() -> None:
+def test_compose_file_is_valid_and_runs_kafka_timescaledb_the_api_and_dagster() -> None:
     command = _compose_command()
     if command is None:
         pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
@@ -44,7 +44,7 @@ def test_compose_file_is_valid_and_runs_kafka_timescaledb_and_the_api() -> None:
         if command == ["docker", "compose"]
         else _services_from_yaml(result.stdout)
     )
-    assert {"kafka", "db", "init", "api"} <= set(services)
+    assert {"kafka", "db", "init", "api", "dagster-webserver", "dagster-daemon"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["db"]["image"].startswith("timescale/timescaledb:")
 

@@ -1,0 +1,69 @@
+"""Run Dagster for the project: ``python -m dagster_project [dev|webserver|daemon]``.
+
+Each prepares DAGSTER_HOME (an instance kept in PostgreSQL, database ``dagster``) and then
+replaces this process with the Dagster command: ``dev`` (UI and daemon in one, for ``make up``),
+or ``webserver`` and ``daemon`` as separate processes (Docker).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from core.settings import PROJECT_ROOT, Settings, get_settings
+
+DAGSTER_DATABASE = "dagster"
+CONFIG_DIR = PROJECT_ROOT / "infra" / "dagster"
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    """Create the instance database and DAGSTER_HOME; return the environment for Dagster."""
+    with psycopg.connect(settings.pg_dsn_for("postgres"), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_DATABASE,)
+        ).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DAGSTER_DATABASE)))
+    home = settings.state_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CONFIG_DIR / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_DATABASE": DAGSTER_DATABASE,
+        "BROKER_PG_USER": settings.pg_user,
+        "BROKER_PG_PASSWORD": settings.pg_password.get_secret_value(),
+        "BROKER_PG_HOST": settings.pg_host,
+        "BROKER_PG_PORT": str(settings.pg_port),
+    }
+
+
+def command(settings: Settings, mode: str) -> list[str]:
+    """The Dagster command line for a mode, using the scripts beside this interpreter."""
+    bin_dir = Path(sys.executable).parent
+    workspace = str(CONFIG_DIR / "workspace.yaml")
+    address = ["-h", settings.dagster_host, "-p", str(settings.dagster_port)]
+    match mode:
+        case "dev":
+            return [str(bin_dir / "dagster"), "dev", "-w", workspace, *address]
+        case "webserver":
+            return [str(bin_dir / "dagster-webserver"), "-w", workspace, *address]
+        case "daemon":
+            return [str(bin_dir / "dagster-daemon"), "run", "-w", workspace]
+    raise SystemExit(f"unknown mode {mode!r}: use dev, webserver or daemon")
+
+
+def main() -> None:
+    """Prepare the instance and exec the Dagster command of the mode given on the command line."""
+    settings = get_settings()
+    argv = command(settings, sys.argv[1] if len(sys.argv) > 1 else "dev")
+    os.execve(argv[0], argv, prepare(settings))  # noqa: S606
+
+
+if __name__ == "__main__":
+    main()
