@@ -1,4 +1,4 @@
-"""The FastAPI application: health and readiness so far; resources arrive with their issues."""
+"""The FastAPI application: routers, error mapping, the database pool, health and readiness."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 
 from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI, Response, status
-from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
-from core.db import make_async_pool
+from api import errors
+from api.routers import api_keys, auth, funds, kyc, orders
+from core.db import AsyncPool, make_async_pool
 from core.settings import Settings, get_settings
 
 READY_CHECK_TIMEOUT_S = 2.0
@@ -20,7 +21,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application with its database pool bound to the given settings."""
     settings = settings or get_settings()
     pool = make_async_pool(settings, "api")
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -29,6 +29,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.close()
 
     app = FastAPI(title="Broker API", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.pool = pool
+    errors.install(app)
+    for module in (auth, api_keys, kyc, funds, orders):
+        app.include_router(module.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -38,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["ops"])
     async def readyz(response: Response) -> dict[str, str]:
         """Readiness: PostgreSQL and Kafka both answer."""
-        checks = {"postgres": await _postgres_ok(pool), "kafka": await _kafka_ok(admin)}
+        checks = {"postgres": await _postgres_ok(pool), "kafka": await _kafka_ok(settings)}
         if not all(v == "ok" for v in checks.values()):
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return checks
@@ -46,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _postgres_ok(pool: AsyncConnectionPool) -> str:
+async def _postgres_ok(pool: AsyncPool) -> str:
     try:
         async with pool.connection(timeout=READY_CHECK_TIMEOUT_S) as conn:
             await conn.execute("SELECT 1")
@@ -55,7 +60,10 @@ async def _postgres_ok(pool: AsyncConnectionPool) -> str:
     return "ok"
 
 
-async def _kafka_ok(admin: AdminClient) -> str:
+async def _kafka_ok(settings: Settings) -> str:
+    # A client per check: readiness is asked rarely, and a long-lived client would keep
+    # reconnecting (and logging) while Kafka is down.
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     try:
         metadata = await run_in_threadpool(admin.list_topics, timeout=READY_CHECK_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as its reason

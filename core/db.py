@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from core.settings import Settings
+
+# The connection type the services pass around (tuple rows unless a query asks otherwise).
+AsyncConn: TypeAlias = AsyncConnection[Any]
+AsyncPool: TypeAlias = AsyncConnectionPool[AsyncConn]
 
 
 def make_pool(settings: Settings, name: str) -> ConnectionPool:
@@ -19,7 +26,7 @@ def make_pool(settings: Settings, name: str) -> ConnectionPool:
     )
 
 
-def make_async_pool(settings: Settings, name: str) -> AsyncConnectionPool:
+def make_async_pool(settings: Settings, name: str) -> AsyncPool:
     """An asyncio pool for the project's database; open it with ``await pool.open()``."""
     return AsyncConnectionPool(
         settings.pg_dsn,

@@ -6,6 +6,7 @@ instead of reading the environment themselves.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -68,6 +69,50 @@ class Settings(BaseSettings):
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
     conflation_ms: int = Field(default=250, ge=200, le=500)
+
+    # Money and trading.
+    currency: str = "USD"
+    fee_rate_bps: int = Field(default=3, ge=0, le=1000)
+    # Market buys reserve the last price plus this band, so a moving price cannot overdraw.
+    market_protection_band_bps: int = Field(default=500, ge=0, le=5000)
+    market_tz: str = "Asia/Kolkata"
+    market_open: str = "09:15"
+    market_close: str = "15:30"
+    market_holidays: tuple[str, ...] = ()  # ISO dates, exchange time
+    # Demo mode: the market never closes.
+    market_always_open: bool = False
+
+    # Security. Every secret refuses its dev-only default in production.
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET_PREFIX + "jwt-secret-change-me-0123456789")
+    access_token_ttl_s: int = 900
+    # Keys for AES-256-GCM (PII, TOTP secrets) are derived from this with HKDF.
+    encryption_secret: SecretStr = SecretStr(DEV_SECRET_PREFIX + "encryption-secret-0123456789")
+    rate_limit_user_per_minute: int = 300
+    rate_limit_api_key_per_minute: int = 600
+    rate_limit_login_per_minute: int = 10
+
+    # KYC (the provider is simulated).
+    kyc_age_min_years: int = 18
+    kyc_review_delay_ms: int = 200
+    kyc_sanctioned_names: tuple[str, ...] = ("IVAN DRAGO", "HANS GRUBER", "AURIC GOLDFINGER")
+
+    # Payment gateway (a simulator in development).
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8070
+    gateway_webhook_secret: SecretStr = SecretStr(DEV_SECRET_PREFIX + "gateway-webhook-secret")
+    gateway_confirm_delay_ms: int = 300
+    # Where the gateway calls back: the API as the gateway sees it.
+    api_public_url: str = "http://127.0.0.1:8000"
+
+    # Fraud rules applied before an order or withdrawal is accepted.
+    order_value_max: Decimal = Decimal("1000000")
+    orders_per_minute_max: int = 60
+    new_account_days: int = 7
+    withdrawal_after_deposit_block_s: int = 3600
+
+    # Outbox relay.
+    outbox_poll_interval_ms: int = 50
+    outbox_batch_max: int = 500
 
     # Bounds on waiting for infrastructure: every wait has a limit.
     startup_timeout_s: float = 60.0

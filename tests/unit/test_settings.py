@@ -34,7 +34,8 @@ def test_production_refuses_the_development_database_password(
     with pytest.raises(pydantic.ValidationError, match="BROKER_PG_PASSWORD must be set"):
         Settings()
 
-    monkeypatch.setenv("BROKER_PG_PASSWORD", "a-real-secret")
+    for name in ("PG_PASSWORD", "JWT_SECRET", "ENCRYPTION_SECRET", "GATEWAY_WEBHOOK_SECRET"):
+        monkeypatch.setenv(f"BROKER_{name}", f"a-real-{name.lower()}")
     assert Settings().mode == "production"
 
 

@@ -1,0 +1,7 @@
+"""Routes for kyc."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1/kyc", tags=["kyc"])

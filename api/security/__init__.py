@@ -1,0 +1,1 @@
+"""Credentials: passwords, access tokens, TOTP, API keys, encryption at rest, rate limits."""

@@ -1,0 +1,1 @@
+"""Business logic behind the routers: one database transaction per use case."""
