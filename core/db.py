@@ -5,25 +5,13 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 
 from core.settings import Settings
 
 # The connection type the services pass around (tuple rows unless a query asks otherwise).
 AsyncConn: TypeAlias = AsyncConnection[Any]
 AsyncPool: TypeAlias = AsyncConnectionPool[AsyncConn]
-
-
-def make_pool(settings: Settings, name: str) -> ConnectionPool:
-    """A blocking pool for the project's database; the caller opens and closes it."""
-    return ConnectionPool(
-        settings.pg_dsn,
-        min_size=settings.pg_pool_size_min,
-        max_size=settings.pg_pool_size_max,
-        timeout=settings.pg_connect_timeout_s,
-        name=name,
-        open=False,
-    )
 
 
 def make_async_pool(settings: Settings, name: str) -> AsyncPool:
