@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     market_holidays: tuple[str, ...] = ()  # ISO dates, exchange time
     # Demo mode: the market never closes.
     market_always_open: bool = False
+    # The largest quantity one order may ask for (shares).
+    order_quantity_max: int = Field(default=10_000_000, ge=1)
 
     # Security. Every secret refuses its dev-only default in production.
     jwt_secret: SecretStr = SecretStr(DEV_SECRET_PREFIX + "jwt-secret-change-me-0123456789")
@@ -90,11 +92,33 @@ class Settings(BaseSettings):
     rate_limit_user_per_minute: int = 300
     rate_limit_api_key_per_minute: int = 600
     rate_limit_login_per_minute: int = 10
+    # Login attempts per client IP: higher than per email, since many people may share one NAT.
+    rate_limit_login_ip_per_minute: int = 60
+    # Passwords: length bounds (the upper one caps the hashing work an attacker can ask for).
+    password_length_min: int = Field(default=12, ge=8)
+    password_length_max: int = Field(default=128, ge=16, le=1024)
+    # Argon2 hashes run on at most this many threads (each uses 64 MiB while it runs).
+    password_hash_threads_max: int = Field(default=4, ge=1, le=64)
+    # Keys replaced by a rotation: still decrypt old rows, never encrypt new ones.
+    encryption_secrets_retired: tuple[SecretStr, ...] = ()
+    totp_issuer: str = "Broker"
+    # TOTP codes of this many 30 s steps before and after now are accepted (clock drift).
+    totp_valid_window_steps: int = Field(default=1, ge=0, le=2)
+    api_keys_per_user_max: int = Field(default=20, ge=1)
 
     # KYC (the provider is simulated).
     kyc_age_min_years: int = 18
     kyc_review_delay_ms: int = 200
     kyc_sanctioned_names: tuple[str, ...] = ("IVAN DRAGO", "HANS GRUBER", "AURIC GOLDFINGER")
+    # A PAN-like national id: 5 letters, 4 digits, 1 letter (checked after upper-casing).
+    kyc_national_id_pattern: str = r"^[A-Z]{5}[0-9]{4}[A-Z]$"
+    # A date of birth older than this is refused at submission as implausible.
+    kyc_age_max_years: int = Field(default=130, ge=1)
+    # The in-process reviewer: how often it looks for pending records and how many it takes.
+    kyc_review_poll_interval_ms: int = Field(default=200, ge=10)
+    kyc_review_batch_max: int = Field(default=50, ge=1, le=1000)
+    # A record the reviewer could not process (e.g. key not configured) is retried after this.
+    kyc_review_retry_ms: int = Field(default=60_000, ge=100)
 
     # Payment gateway (a simulator in development).
     gateway_host: str = "127.0.0.1"
@@ -103,6 +127,23 @@ class Settings(BaseSettings):
     gateway_confirm_delay_ms: int = 300
     # Where the gateway calls back: the API as the gateway sees it.
     api_public_url: str = "http://127.0.0.1:8000"
+    # A signed webhook older or newer than this is refused (replay window, clock skew).
+    gateway_webhook_tolerance_s: int = Field(default=300, ge=1)
+    # The API's calls to the gateway: per-call timeout and attempts (creation is idempotent).
+    gateway_request_timeout_s: float = Field(default=5.0, gt=0)
+    gateway_request_attempts_max: int = Field(default=3, ge=1, le=10)
+    gateway_request_backoff_ms: int = Field(default=100, ge=1)
+    # The gateway redelivers a webhook with exponential backoff until a 2xx, at most this often.
+    gateway_webhook_attempts_max: int = Field(default=8, ge=1, le=100)
+    gateway_webhook_backoff_initial_ms: int = Field(default=100, ge=1)
+    gateway_webhook_backoff_max_ms: int = Field(default=10_000, ge=1)
+    # The largest single deposit or withdrawal the API accepts.
+    payment_amount_max: Decimal = Decimal("10000000")
+    # The simulator keeps its payments in memory: at most this many, then it answers 503.
+    gateway_payments_max: int = Field(default=100_000, ge=1)
+    # Every paginated list (transactions, payment intents, orders): default and largest page.
+    page_limit_default: int = Field(default=50, ge=1)
+    page_limit_max: int = Field(default=200, ge=1)
 
     # Fraud rules applied before an order or withdrawal is accepted.
     order_value_max: Decimal = Decimal("1000000")
@@ -113,6 +154,42 @@ class Settings(BaseSettings):
     # Outbox relay.
     outbox_poll_interval_ms: int = 50
     outbox_batch_max: int = 500
+    # A batch not acknowledged by Kafka within this is retried (rows stay unpublished).
+    outbox_delivery_timeout_ms: int = Field(default=30_000, ge=1_000)
+    # Reconnects after a Kafka or PostgreSQL failure back off exponentially up to this.
+    outbox_retry_backoff_ms_max: int = Field(default=5_000, ge=10)
+
+    # Exchange simulator.
+    sim_fix_host: str = "127.0.0.1"
+    sim_fix_port: int = 9878
+    sim_sender_comp_id: str = "EXCHANGE"  # the simulator's CompID
+    sim_target_comp_id: str = "BROKER"  # the CompID the bridge logs on with
+    sim_seed: int = 20240915
+    sim_symbols_count: int = Field(default=50, ge=1, le=20_000)
+    sim_tick_rate_per_s: int = Field(default=2_000, ge=0, le=5_000_000)
+    # The publisher wakes this often and sends the ticks due since its last wake-up at once.
+    sim_tick_interval_ms: int = Field(default=10, ge=1, le=1000)
+    # Publisher processes sharing the symbols (one tops out near 150k ticks/s); 0: a thread.
+    sim_tick_workers: int = Field(default=1, ge=0, le=16)
+    # The 9:15 surge: for the first sim_open_burst_s seconds the rate is multiplied.
+    sim_open_burst_multiplier: int = Field(default=5, ge=1, le=1000)
+    sim_open_burst_s: float = Field(default=0.0, ge=0.0)
+    sim_tick_size_max: int = Field(default=500, ge=1)  # shares per tick print
+    # Simulated seconds per real second: 60 moves prices in a minute as much as in an hour.
+    sim_time_scale: float = Field(default=60.0, gt=0.0)
+    sim_eod_enabled: bool = True  # expire DAY orders and write the report at market_close
+    # Market orders above this size fill in several executions of at most this size.
+    sim_partial_fill_qty_max: int = Field(default=500, ge=1)
+    sim_resting_orders_max: int = Field(default=100_000, ge=1)
+    sim_producer_linger_ms: int = Field(default=20, ge=0)
+    sim_producer_batch_messages: int = Field(default=100_000, ge=1)
+    sim_producer_queue_messages_max: int = Field(default=1_000_000, ge=1)
+    # None: state_dir/landing/trade_reports (fixbridge.simulator.config.trade_report_dir).
+    sim_trade_report_dir: Path | None = None
+    # Known breaks written into the trade report, listed in its sidecar JSON.
+    sim_inject_drop_fills: int = Field(default=0, ge=0)
+    sim_inject_change_qty: int = Field(default=0, ge=0)
+    sim_inject_extra_trades: int = Field(default=0, ge=0)
 
     # Bounds on waiting for infrastructure: every wait has a limit.
     startup_timeout_s: float = 60.0
