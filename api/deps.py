@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 
 from api.exceptions import ForbiddenError, UnauthenticatedError
 from api.security.api_keys import principal_for_api_key
+from api.security.ratelimit import RateLimiter, hit
 from api.security.tokens import Principal, read_access_token
 from core.db import AsyncConn, AsyncPool
 from core.settings import Settings
@@ -32,23 +33,47 @@ async def get_conn(pool: Annotated[AsyncPool, Depends(get_pool)]) -> AsyncIterat
         yield conn
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter (in-process counters)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address as the server sees it."""
+    # Behind a proxy, run uvicorn with --proxy-headers and --forwarded-allow-ips so that this
+    # is the real client and not the proxy (else every login shares one per-address limit).
+    return request.client.host if request.client else "unknown"
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[AsyncPool, Depends(get_pool)]
 ConnDep = Annotated[AsyncConn, Depends(get_conn)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+ClientIpDep = Annotated[str, Depends(client_ip)]
 
 
 async def get_principal(
     settings: SettingsDep,
     pool: PoolDep,
+    limiter: RateLimiterDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>`` or ``X-API-Key``."""
+    """The caller, from ``Authorization: Bearer <token>`` or ``X-API-Key``, within its rate limit.
+
+    Each request counts once (FastAPI resolves this dependency once per request): per API key
+    for key callers, per user for token callers.
+    """
     if x_api_key:
         async with pool.connection() as conn:
-            return await principal_for_api_key(conn, x_api_key)
+            principal = await principal_for_api_key(conn, x_api_key)
+        hit(limiter, limiter.api_key, str(principal.api_key_id), "requests with this API key")
+        return principal
     if authorization and authorization.lower().startswith("bearer "):
-        return read_access_token(settings, authorization[7:].strip())
+        principal = read_access_token(settings, authorization[7:].strip())
+        hit(limiter, limiter.user, str(principal.user_id), "requests for this user")
+        return principal
     raise UnauthenticatedError("send 'Authorization: Bearer <access token>' or 'X-API-Key'")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,8 +13,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api import errors
 from api.routers import api_keys, auth, funds, kyc, orders
+from api.security.ratelimit import make_rate_limiter
+from api.services.kyc_review import run_reviewer
 from core.db import AsyncPool, make_async_pool
 from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 READY_CHECK_TIMEOUT_S = 2.0
 
@@ -25,12 +31,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        # The simulated KYC provider runs beside the API; SKIP LOCKED makes many nodes safe.
+        stop_reviewer = asyncio.Event()
+        reviewer = asyncio.create_task(run_reviewer(pool, settings, stop_reviewer))
         yield
+        stop_reviewer.set()
+        await _finish(reviewer, settings.shutdown_timeout_s)
         await pool.close()
 
     app = FastAPI(title="Broker API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = pool
+    # In-process counters: each API node limits alone (see api/security/ratelimit.py).
+    app.state.rate_limiter = make_rate_limiter(settings)
     errors.install(app)
     for module in (auth, api_keys, kyc, funds, orders):
         app.include_router(module.router)
@@ -49,6 +62,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return checks
 
     return app
+
+
+async def _finish(task: asyncio.Task[None], timeout_s: float) -> None:
+    """Wait for a background task told to stop; cancel it if it overruns the timeout."""
+    try:
+        # On timeout, wait_for cancels the task and waits for it to unwind.
+        await asyncio.wait_for(task, timeout=timeout_s)
+    except TimeoutError:
+        log.warning("background task did not stop in %.1f s; cancelled", timeout_s)
+    except Exception:
+        log.exception("background task failed")
 
 
 async def _postgres_ok(pool: AsyncPool) -> str:

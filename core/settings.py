@@ -191,6 +191,24 @@ class Settings(BaseSettings):
     sim_inject_change_qty: int = Field(default=0, ge=0)
     sim_inject_extra_trades: int = Field(default=0, ge=0)
 
+    # FIX bridge.
+    # Where the bridge connects: the exchange (the simulator in development) or a proxy before it.
+    bridge_fix_host: str = "127.0.0.1"
+    bridge_fix_port: int = 9878
+    bridge_sender_comp_id: str = "BROKER"
+    bridge_target_comp_id: str = "EXCHANGE"
+    bridge_heartbeat_s: int = Field(default=30, ge=1, le=300)
+    # QuickFIX 1.15 retries a lost connection at this fixed interval (its only backoff).
+    bridge_reconnect_interval_s: int = Field(default=5, ge=1, le=300)
+    bridge_consumer_group: str = "fixbridge"
+    # Order commands taken from Kafka per poll; offsets are committed after each batch.
+    bridge_batch_max: int = Field(default=100, ge=1, le=10_000)
+    bridge_poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+    # A report Kafka has not acknowledged within this stops the bridge (FIX resends it later).
+    bridge_publish_timeout_s: float = Field(default=30.0, gt=0)
+    # Recovery reads unfinished sent orders in pages of this many.
+    bridge_recovery_page_max: int = Field(default=500, ge=1, le=100_000)
+
     # Bounds on waiting for infrastructure: every wait has a limit.
     startup_timeout_s: float = 60.0
     shutdown_timeout_s: float = 30.0

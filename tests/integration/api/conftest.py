@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import psycopg
@@ -88,7 +89,7 @@ class TestUser:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-MakeUser = Callable[..., Awaitable[TestUser]]
+MakeUser = Callable[..., Coroutine[Any, Any, TestUser]]
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 from schemathesis import BaseSchema
+from schemathesis.checks import not_a_server_error
 
 from core.settings import Settings
 from tests.integration.api.conftest import MakeUser, serve
@@ -54,7 +55,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     derandomize=True,
 )
 def test_no_generated_request_gets_a_server_error(
-    case: schemathesis.Case, fuzz_target: tuple[str, str]
+    case: schemathesis.Case[Any], fuzz_target: tuple[str, str]
 ) -> None:
     url, token = fuzz_target
     response = case.call(base_url=url, headers={"Authorization": f"Bearer {token}"})
