@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api import errors
+from api import errors, metrics
 from api.routers import api_keys, auth, funds, kyc, orders
 from api.security.ratelimit import make_rate_limiter
 from api.services.kyc_review import run_reviewer
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # In-process counters: each API node limits alone (see api/security/ratelimit.py).
     app.state.rate_limiter = make_rate_limiter(settings)
     errors.install(app)
+    metrics.install(app)
     for module in (auth, api_keys, kyc, funds, orders):
         app.include_router(module.router)
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 
 from core.settings import Settings
-from infra import kafka_node, migrate, postgres, topics
+from infra import kafka_node, migrate, postgres, seed, topics
 
 log = logging.getLogger(__name__)
 
 
 def start(settings: Settings) -> None:
-    """Bring PostgreSQL and Kafka up (a second call is harmless), migrate, create topics."""
+    """Bring PostgreSQL and Kafka up (a second call is harmless), migrate, seed, create topics."""
     postgres.start(settings)
     applied = migrate.apply_migrations(settings.pg_dsn)
+    instruments = seed.seed_reference_data(settings)
     log.info(
-        "postgres ready on %s:%s (%d migrations applied)",
+        "postgres ready on %s:%s (%d migrations applied, %d instruments)",
         settings.pg_host,
         settings.pg_port,
         applied,
+        instruments,
     )
     kafka_node.start(settings)
     created = topics.ensure_topics(settings)

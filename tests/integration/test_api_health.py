@@ -28,3 +28,15 @@ def test_readyz_answers_503_with_reasons_when_nothing_listens(settings: Settings
     assert response.status_code == 503
     assert response.json()["postgres"].startswith("error")
     assert response.json()["kafka"].startswith("error")
+
+
+def test_metrics_count_requests_by_route_template(running_stack: Settings) -> None:
+    with TestClient(create_app(running_stack)) as client:
+        client.get("/healthz")
+        client.get("/v1/orders/00000000-0000-0000-0000-000000000000")
+        body = client.get("/metrics").text
+
+    assert 'api_requests_total{method="GET",route="/healthz",status="200"} 1.0' in body
+    # Ids never become label values: the route template does.
+    assert 'route="/v1/orders/{order_id}",status="401"' in body
+    assert "00000000-0000" not in body

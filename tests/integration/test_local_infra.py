@@ -54,6 +54,10 @@ def test_second_start_is_harmless_and_keeps_the_running_servers(own_stack: Setti
 
     assert (_kafka_pid(own_stack), _postmaster_pid(own_stack)) == (kafka_pid, pg_pid)
     assert all("ready" in line for line in stack.status(own_stack))
+    with psycopg.connect(own_stack.pg_dsn) as conn:
+        # Seeding ran twice and left one row per instrument of the exchange's universe.
+        count = conn.execute("SELECT count(*) FROM instruments").fetchone()
+    assert count == (own_stack.sim_symbols_count,)
 
 
 def test_start_after_kill_9_recovers_stale_pid_files_and_keeps_data(own_stack: Settings) -> None:
