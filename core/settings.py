@@ -151,6 +151,18 @@ class Settings(BaseSettings):
     new_account_days: int = 7
     withdrawal_after_deposit_block_s: int = 3600
 
+    # Stream agents (Faust). Each worker process serves its web page (metrics, liveness) on
+    # streams_web_port + its index, so several workers can share a machine.
+    streams_app_id: str = "broker-streams"
+    streams_web_host: str = "127.0.0.1"
+    streams_web_port: int = 6066
+    streams_workers: int = 1
+    streams_batch_max: int = 2000
+    streams_batch_within_ms: int = 100
+    streams_commit_interval_ms: int = 1000
+    # An agent silent this long while its topics have lag is reported stalled by /livez.
+    streams_stall_s: float = 30.0
+
     # Outbox relay.
     outbox_poll_interval_ms: int = 50
     outbox_batch_max: int = 500

@@ -1,0 +1,48 @@
+"""The one Faust app of the platform and the topics its agents read and write.
+
+Faust apps are process-wide singletons: the app and the topics are built here once from the
+settings, and each agent module (streams/settle.py, candles.py, conflate.py, stops.py) registers
+its agent on this app. Values travel as raw bytes; agents decode them with core.contracts
+codecs, so a bad payload becomes a dead letter instead of a crashed stream.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from core.settings import Settings, get_settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app bound to the project's Kafka; state lives in PostgreSQL, not in Faust tables."""
+    return faust.App(
+        settings.streams_app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        web_host=settings.streams_web_host,
+        web_port=settings.streams_web_port,
+        consumer_auto_offset_reset="earliest",
+        # Our topics are created by infra/topics.py with their partition counts and configs.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        producer_acks=-1,
+        broker_commit_interval=settings.streams_commit_interval_ms / 1000,
+        stream_buffer_maxsize=settings.streams_batch_max * 2,
+    )
+
+
+settings = get_settings()
+app = create_app(settings)
+
+
+def raw_topic(name: str) -> faust.TopicT:
+    """A topic of raw bytes (key and value): decoding is the agent's job."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+
+
+ticks_topic = raw_topic(settings.topic_ticks)
+conflated_topic = raw_topic(settings.topic_conflated)
+orders_topic = raw_topic(settings.topic_orders)
+execution_reports_topic = raw_topic(settings.topic_execution_reports)

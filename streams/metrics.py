@@ -1,0 +1,84 @@
+"""Per-agent metrics (Prometheus) and a liveness check, served by each worker's Faust web server.
+
+Agents call ``observe(agent, n)`` after processing a batch and ``dead_lettered(agent)`` per
+dead letter. ``/metrics`` exposes the counters; ``/livez`` fails when an agent that has seen
+traffic has been silent longer than ``streams_stall_s`` while its consumer lag grows.
+"""
+
+from __future__ import annotations
+
+import time
+
+from faust.web import Request, Response, View
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+
+from streams.app import app, settings
+
+registry = CollectorRegistry()
+events = Counter("stream_events", "Events processed", ["agent"], registry=registry)
+dead_letters = Counter("stream_dead_letters", "Events sent to a DLQ", ["agent"], registry=registry)
+last_event_ts = Gauge(
+    "stream_last_event_timestamp_seconds",
+    "When the agent last processed an event",
+    ["agent"],
+    registry=registry,
+)
+lag = Gauge("stream_consumer_lag", "Messages behind the log end", ["topic"], registry=registry)
+
+_last_seen_s: dict[str, float] = {}
+
+
+def observe(agent: str, count: int = 1) -> None:
+    """Record that ``agent`` processed ``count`` events just now."""
+    now = time.time()
+    events.labels(agent).inc(count)
+    last_event_ts.labels(agent).set(now)
+    _last_seen_s[agent] = now
+
+
+def dead_lettered(agent: str) -> None:
+    """Record one dead letter of ``agent``."""
+    dead_letters.labels(agent).inc()
+
+
+def _consumer_lag_by_topic() -> dict[str, int]:
+    consumer = app.consumer
+    totals: dict[str, int] = {}
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp) or 0
+        position = consumer._last_read_offset.get(tp, -1) + 1
+        totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
+    return totals
+
+
+def stalled_agents(now_s: float, lags: dict[str, int]) -> list[str]:
+    """Agents silent for longer than the stall limit while there is lag to consume."""
+    if not any(lags.values()):
+        return []
+    return [a for a, seen in _last_seen_s.items() if now_s - seen > settings.streams_stall_s]
+
+
+@app.page("/metrics")
+class MetricsView(View):
+    """Prometheus text of this worker's agents."""
+
+    async def get(self, request: Request) -> Response:
+        for topic, value in _consumer_lag_by_topic().items():
+            lag.labels(topic).set(value)
+        return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+@app.page("/livez")
+class LivenessView(View):
+    """503 when an agent stopped consuming while its lag grows; 200 otherwise."""
+
+    async def get(self, request: Request) -> Response:
+        stalled = stalled_agents(time.time(), _consumer_lag_by_topic())
+        body = {"status": "stalled" if stalled else "ok", "stalled": stalled}
+        return self.json(body, status=503 if stalled else 200)
