@@ -49,10 +49,12 @@ def dead_lettered(agent: str) -> None:
 
 def _consumer_lag_by_topic() -> dict[str, int]:
     consumer = app.consumer
+    # Faust keeps the committed offsets privately; lag here is "not yet committed".
+    committed: dict[object, int | None] = getattr(consumer, "_committed_offset", {})
     totals: dict[str, int] = {}
     for tp in consumer.assignment():
         highwater = consumer.highwater(tp) or 0
-        position = consumer._last_read_offset.get(tp, -1) + 1
+        position = committed.get(tp) or 0
         totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
     return totals
 
