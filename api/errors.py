@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from api import exceptions as exc
 
@@ -16,6 +19,31 @@ STATUS_BY_ERROR: tuple[tuple[type[exc.DomainError], int], ...] = (
     (exc.InvalidRequestError, 422),
     (exc.DomainError, 400),
 )
+
+
+class ErrorBody(BaseModel):
+    """Why a request was refused: a stable machine-readable code and a sentence for people."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"error": "insufficient_funds", "detail": "available 50.00 < 100.30"}]
+        }
+    )
+
+    error: str
+    detail: str
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Answers any authenticated route can give, documented once for the OpenAPI schema.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("Missing, expired or invalid credentials"),
+    403: _documented("Authenticated, but 2FA or KYC is not complete"),
+    429: _documented("Rate limit reached; see the Retry-After header"),
+}
 
 
 def status_for(error: exc.DomainError) -> int:

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     metrics.install(app)
     for module in (auth, api_keys, kyc, funds, orders):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.AUTH_RESPONSES)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
