@@ -1,0 +1,379 @@
+"""FIX 4.4 <-> contracts: order commands to FIX messages, FIX ExecutionReports to records.
+
+Prices and quantities go on the wire as text, never through QuickFIX's double-typed fields, so
+the exchange sees exactly the Decimal the OMS stored. In quickfix-ssl 1.15 reading a missing tag
+with ``getField(int)`` aborts the process, so every read checks ``isSetField`` first and problems
+are raised as ``FixMessageError``; the session answers them with a Reject or BusinessMessageReject.
+Messages are checked when decoded (``parse_execution_report``) and again before sending
+(``check_outbound``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+import quickfix as fix
+
+from core.contracts import ExecType, ExecutionReport, NewOrder, OrderStatus, OrderType, Side
+from core.contracts.enums import FILL_EXEC_TYPES, TimeInForce
+from core.exceptions import MoneyError
+from core.money import to_money
+from fixbridge.exceptions import FixMessageError
+
+TAG_AVG_PX = 6
+TAG_CL_ORD_ID = 11
+TAG_CUM_QTY = 14
+TAG_EXEC_ID = 17
+TAG_LAST_PX = 31
+TAG_LAST_QTY = 32
+TAG_MSG_SEQ_NUM = 34
+TAG_MSG_TYPE = 35
+TAG_ORDER_ID = 37
+TAG_ORDER_QTY = 38
+TAG_ORD_STATUS = 39
+TAG_ORD_TYPE = 40
+TAG_ORIG_CL_ORD_ID = 41
+TAG_PRICE = 44
+TAG_REF_SEQ_NUM = 45
+TAG_SIDE = 54
+TAG_SYMBOL = 55
+TAG_TEXT = 58
+TAG_TIME_IN_FORCE = 59
+TAG_TRANSACT_TIME = 60
+TAG_STOP_PX = 99
+TAG_ORD_REJ_REASON = 103
+TAG_EXEC_TYPE = 150
+TAG_LEAVES_QTY = 151
+TAG_REF_TAG_ID = 371
+TAG_REF_MSG_TYPE = 372
+TAG_SESSION_REJECT_REASON = 373
+TAG_BUSINESS_REJECT_REASON = 380
+
+MSG_EXECUTION_REPORT = "8"
+MSG_ORDER_CANCEL_REJECT = "9"
+MSG_NEW_ORDER_SINGLE = "D"
+MSG_ORDER_CANCEL_REQUEST = "F"
+MSG_ORDER_STATUS_REQUEST = "H"
+MSG_REJECT = "3"
+MSG_BUSINESS_MESSAGE_REJECT = "j"
+
+# SessionRejectReason (373) and BusinessRejectReason (380) codes.
+REJECT_REQUIRED_TAG_MISSING = 1
+REJECT_VALUE_INCORRECT = 5
+REJECT_INCORRECT_DATA_FORMAT = 6
+BUSINESS_REJECT_OTHER = 0
+BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE = 3
+# OrdRejReason (103) 6: duplicate order. The exchange refused a second order with a ClOrdID it
+# already holds; that reject is not about the order the ClOrdID names, which lives on.
+ORD_REJ_DUPLICATE = "6"
+TEXT_LEN_MAX = 1024
+CodeT = TypeVar("CodeT")
+
+SIDE_CODES = {Side.BUY: "1", Side.SELL: "2"}
+SIDES = {code: side for side, code in SIDE_CODES.items()}
+ORD_TYPE_CODES = {
+    OrderType.MARKET: "1",
+    OrderType.LIMIT: "2",
+    OrderType.STOP_LOSS: "3",
+    OrderType.STOP_LIMIT: "4",
+}
+TIME_IN_FORCE_CODES = {TimeInForce.DAY: "0", TimeInForce.GTC: "1", TimeInForce.IOC: "3"}
+ORD_STATUSES = {
+    "0": OrderStatus.NEW,
+    "1": OrderStatus.PARTIALLY_FILLED,
+    "2": OrderStatus.FILLED,
+    "4": OrderStatus.CANCELED,
+    "6": OrderStatus.PENDING_CANCEL,
+    "8": OrderStatus.REJECTED,
+    "C": OrderStatus.EXPIRED,
+}
+# FIX 4.4 reports every execution as F (trade); 1 and 2 are the FIX 4.2 codes some venues keep.
+_EXEC_TYPES = {
+    "0": ExecType.NEW,
+    "4": ExecType.CANCELED,
+    "6": ExecType.PENDING_CANCEL,
+    "8": ExecType.REJECTED,
+    "C": ExecType.EXPIRED,
+    "I": ExecType.ORDER_STATUS,
+}
+_TRADE_EXEC_TYPES = frozenset({"F", "1", "2"})
+# Tags every outbound message of a type must carry (FIX 4.4 required fields we use).
+_OUTBOUND_REQUIRED = {
+    MSG_NEW_ORDER_SINGLE: (
+        TAG_CL_ORD_ID,
+        TAG_SYMBOL,
+        TAG_SIDE,
+        TAG_TRANSACT_TIME,
+        TAG_ORDER_QTY,
+        TAG_ORD_TYPE,
+    ),
+    MSG_ORDER_CANCEL_REQUEST: (
+        TAG_ORIG_CL_ORD_ID,
+        TAG_CL_ORD_ID,
+        TAG_SYMBOL,
+        TAG_SIDE,
+        TAG_TRANSACT_TIME,
+        TAG_ORDER_QTY,
+    ),
+    MSG_ORDER_STATUS_REQUEST: (TAG_CL_ORD_ID, TAG_SYMBOL, TAG_SIDE),
+}
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TIMESTAMP_FORMATS = ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    """What a cancel or status request needs to name an order: its id, symbol, side, quantity."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    quantity: int
+
+
+# Reading.
+
+
+def optional(message: fix.FieldMap, tag: int) -> str | None:
+    """The value of ``tag``, or None if the message does not carry it."""
+    return str(message.getField(tag)) if message.isSetField(tag) else None
+
+
+def required(message: fix.FieldMap, tag: int) -> str:
+    """The value of ``tag``; raise ``FixMessageError`` (a session Reject) if absent or empty."""
+    value = optional(message, tag)
+    if not value:
+        raise FixMessageError(
+            f"required tag {tag} missing", tag=tag, reason=REJECT_REQUIRED_TAG_MISSING
+        )
+    return value
+
+
+def msg_type(message: fix.Message) -> str:
+    """The MsgType (35) of a message, "" if it has none."""
+    return optional(message.getHeader(), TAG_MSG_TYPE) or ""
+
+
+def _decimal(tag: int, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise FixMessageError(
+            f"tag {tag} is not a number: {text!r}", tag=tag, reason=REJECT_INCORRECT_DATA_FORMAT
+        )
+    return value
+
+
+def _quantity(message: fix.Message, tag: int) -> int:
+    value = _decimal(tag, required(message, tag))
+    if value != value.to_integral_value() or value < 0:
+        raise FixMessageError(
+            f"tag {tag} must be a whole number of shares", tag=tag, reason=REJECT_VALUE_INCORRECT
+        )
+    return int(value)
+
+
+def _money(message: fix.Message, tag: int) -> Decimal:
+    try:
+        return to_money(_decimal(tag, required(message, tag)))
+    except MoneyError as exc:
+        raise FixMessageError(str(exc), tag=tag, reason=REJECT_VALUE_INCORRECT) from None
+
+
+def _coded(message: fix.Message, tag: int, codes: Mapping[str, CodeT]) -> CodeT:
+    code = required(message, tag)
+    if code not in codes:
+        raise FixMessageError(
+            f"tag {tag} has an unexpected value {code!r}", tag=tag, reason=REJECT_VALUE_INCORRECT
+        )
+    return codes[code]
+
+
+def parse_transact_time(text: str | None, fallback_ns: int) -> int:
+    """A FIX UTCTimestamp in nanoseconds since the epoch; ``fallback_ns`` when absent."""
+    if text is None:
+        return fallback_ns
+    for fmt in _TIMESTAMP_FORMATS:
+        try:
+            moment = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        # Whole microseconds from the integer parts: a float would lose the last digits.
+        seconds = int(moment.replace(microsecond=0).timestamp())
+        return seconds * 1_000_000_000 + moment.microsecond * 1_000
+    raise FixMessageError(
+        f"TransactTime {text!r} is not a UTCTimestamp",
+        tag=TAG_TRANSACT_TIME,
+        reason=REJECT_INCORRECT_DATA_FORMAT,
+    )
+
+
+def is_duplicate_reject(message: fix.Message) -> bool:
+    """Tell whether an ExecutionReport refuses a second order with a ClOrdID already in use."""
+    return optional(message, TAG_EXEC_TYPE) == "8" and (
+        optional(message, TAG_ORD_REJ_REASON) == ORD_REJ_DUPLICATE
+    )
+
+
+def _exec_type(message: fix.Message, status: OrderStatus) -> ExecType:
+    code = required(message, TAG_EXEC_TYPE)
+    if code in _TRADE_EXEC_TYPES:
+        return ExecType.FILL if status is OrderStatus.FILLED else ExecType.PARTIAL_FILL
+    exec_type = _EXEC_TYPES.get(code)
+    if exec_type is None:
+        raise FixMessageError(
+            f"ExecType {code!r} is not handled", tag=TAG_EXEC_TYPE, reason=REJECT_VALUE_INCORRECT
+        )
+    return exec_type
+
+
+def parse_execution_report(message: fix.Message, now_ns: int) -> ExecutionReport:
+    """The contract record of a FIX ExecutionReport (8); raise ``FixMessageError`` if invalid.
+
+    The order id is OrigClOrdID when present (the report answers a cancel, whose own ClOrdID is
+    the cancel's), else ClOrdID. Only fills carry LastQty and LastPx into the record.
+    """
+    status = _coded(message, TAG_ORD_STATUS, ORD_STATUSES)
+    exec_type = _exec_type(message, status)
+    is_fill = exec_type in FILL_EXEC_TYPES
+    cum_qty = _quantity(message, TAG_CUM_QTY)
+    text = optional(message, TAG_TEXT)
+    try:
+        return ExecutionReport(
+            exec_id=required(message, TAG_EXEC_ID),
+            order_id=optional(message, TAG_ORIG_CL_ORD_ID) or required(message, TAG_CL_ORD_ID),
+            exec_type=exec_type,
+            order_status=status,
+            symbol=required(message, TAG_SYMBOL),
+            side=_coded(message, TAG_SIDE, SIDES),
+            last_qty=_quantity(message, TAG_LAST_QTY) if is_fill else 0,
+            last_px=_money(message, TAG_LAST_PX) if is_fill else None,
+            cum_qty=cum_qty,
+            leaves_qty=_quantity(message, TAG_LEAVES_QTY),
+            # A venue may send AvgPx with more places than NUMERIC(18,4) holds; round it once.
+            avg_px=_money(message, TAG_AVG_PX) if cum_qty else Decimal(0),
+            text=None if not text else text[:TEXT_LEN_MAX],
+            ts_transact_ns=parse_transact_time(optional(message, TAG_TRANSACT_TIME), now_ns),
+        )
+    except ValueError as exc:
+        # The contract's own checks (a ClOrdID that is not ours, inconsistent quantities).
+        raise FixMessageError(str(exc), tag=None, reason=REJECT_VALUE_INCORRECT) from None
+
+
+# Writing.
+
+
+def transact_time(ts_ns: int) -> str:
+    """A UTCTimestamp with microseconds, e.g. 20240916-03:45:00.123456."""
+    seconds, rest_ns = divmod(ts_ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest_ns // 1000)
+    return moment.strftime("%Y%m%d-%H:%M:%S.%f")
+
+
+def _message(kind: str, fields: list[tuple[int, str]]) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(TAG_MSG_TYPE, kind)
+    for tag, value in fields:
+        message.setField(tag, value)
+    return message
+
+
+def new_order_single(order: NewOrder, now_ns: int) -> fix.Message:
+    """The NewOrderSingle (D) of an order command; ClOrdID = the order id."""
+    fields = [
+        (TAG_CL_ORD_ID, order.order_id),
+        (TAG_SYMBOL, order.symbol),
+        (TAG_SIDE, SIDE_CODES[order.side]),
+        (TAG_TRANSACT_TIME, transact_time(now_ns)),
+        (TAG_ORDER_QTY, str(order.quantity)),
+        (TAG_ORD_TYPE, ORD_TYPE_CODES[order.order_type]),
+        (TAG_TIME_IN_FORCE, TIME_IN_FORCE_CODES[order.time_in_force]),
+    ]
+    if order.price is not None:
+        fields.append((TAG_PRICE, str(order.price)))
+    if order.trigger_price is not None:
+        fields.append((TAG_STOP_PX, str(order.trigger_price)))
+    return _message(MSG_NEW_ORDER_SINGLE, fields)
+
+
+def order_cancel_request(order: OrderRef, cancel_id: str, now_ns: int) -> fix.Message:
+    """The OrderCancelRequest (F) of an order; OrigClOrdID = the order id."""
+    return _message(
+        MSG_ORDER_CANCEL_REQUEST,
+        [
+            (TAG_ORIG_CL_ORD_ID, order.order_id),
+            (TAG_CL_ORD_ID, cancel_id),
+            (TAG_SYMBOL, order.symbol),
+            (TAG_SIDE, SIDE_CODES[order.side]),
+            (TAG_TRANSACT_TIME, transact_time(now_ns)),
+            (TAG_ORDER_QTY, str(order.quantity)),
+        ],
+    )
+
+
+def order_status_request(order: OrderRef) -> fix.Message:
+    """The OrderStatusRequest (H) of an order; the answer is an ExecutionReport with ExecType I."""
+    return _message(
+        MSG_ORDER_STATUS_REQUEST,
+        [
+            (TAG_CL_ORD_ID, order.order_id),
+            (TAG_SYMBOL, order.symbol),
+            (TAG_SIDE, SIDE_CODES[order.side]),
+        ],
+    )
+
+
+def check_outbound(message: fix.Message) -> None:
+    """Raise ValueError unless ``message`` is an order message this bridge may send."""
+    kind = msg_type(message)
+    tags = _OUTBOUND_REQUIRED.get(kind)
+    if tags is None:
+        raise ValueError(f"the bridge never sends MsgType {kind!r}")
+    missing = [tag for tag in tags if not optional(message, tag)]
+    if missing:
+        raise ValueError(f"MsgType {kind} is missing tags {missing}")
+    for tag in (TAG_CL_ORD_ID, TAG_ORIG_CL_ORD_ID):
+        value = optional(message, tag)
+        if value is not None and _UUID_RE.fullmatch(value) is None:
+            raise ValueError(f"tag {tag} must be a lower-case UUID, got {value!r}")
+    if optional(message, TAG_SIDE) not in SIDES:
+        raise ValueError(f"side must be 1 or 2, got {optional(message, TAG_SIDE)!r}")
+    qty = optional(message, TAG_ORDER_QTY)
+    if qty is not None and (not qty.isdigit() or int(qty) <= 0):
+        raise ValueError(f"OrderQty must be a positive whole number, got {qty!r}")
+    for tag in (TAG_PRICE, TAG_STOP_PX):
+        price = optional(message, tag)
+        if price is not None and not _decimal_positive(price):
+            raise ValueError(f"tag {tag} must be a positive decimal, got {price!r}")
+
+
+def _decimal_positive(text: str) -> bool:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return False
+    return value.is_finite() and value > 0
+
+
+def reject_for(inbound: fix.Message, error: FixMessageError) -> fix.Message:
+    """The Reject (3) or BusinessMessageReject (j) answering ``inbound``."""
+    kind = MSG_BUSINESS_MESSAGE_REJECT if error.business else MSG_REJECT
+    fields = [
+        (TAG_REF_SEQ_NUM, optional(inbound.getHeader(), TAG_MSG_SEQ_NUM) or "0"),
+        (TAG_REF_MSG_TYPE, msg_type(inbound) or "?"),
+    ]
+    if error.business:
+        fields.append((TAG_BUSINESS_REJECT_REASON, str(error.reason)))
+    else:
+        fields.append((TAG_SESSION_REJECT_REASON, str(error.reason)))
+        if error.tag is not None:
+            fields.append((TAG_REF_TAG_ID, str(error.tag)))
+    fields.append((TAG_TEXT, error.text[:TEXT_LEN_MAX]))
+    return _message(kind, fields)

@@ -1,0 +1,107 @@
+"""The bridge's record of sent orders in PostgreSQL (``sent_orders``, sql/migrations/0004)."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from core.contracts import ExecutionReport, Side
+from core.contracts.enums import TERMINAL_ORDER_STATUSES
+from fixbridge.bridge.exceptions import UnknownOrderError
+from fixbridge.bridge.parsing import OrderRef
+
+log = logging.getLogger(__name__)
+
+# Two threads use the store: the order consumer and QuickFIX's session thread.
+POOL_SIZE_MAX = 4
+
+_INSERT_SENT = (
+    "INSERT INTO sent_orders (order_id) VALUES (%s) ON CONFLICT (order_id) DO NOTHING"
+    " RETURNING order_id"
+)
+_SELECT_ORDER = "SELECT id::text, symbol, side, quantity FROM orders WHERE id = %s"
+_SELECT_UNFINISHED = (
+    "SELECT o.id::text, o.symbol, o.side, o.quantity FROM sent_orders s"
+    " JOIN orders o ON o.id = s.order_id"
+    " WHERE s.final_at IS NULL AND s.order_id > %s ORDER BY s.order_id LIMIT %s"
+)
+_MARK_STATUS_REQUESTED = (
+    "UPDATE sent_orders SET status_requested_at = now() WHERE order_id = ANY(%s::uuid[])"
+)
+# A final report fixes final_at once; a late non-final report (a resent partial fill arriving
+# after the status answer) must not move last_status back from a final status.
+_RECORD_REPORT = (
+    "UPDATE sent_orders SET last_report_at = now(),"
+    " last_status = CASE WHEN final_at IS NULL OR %(final)s THEN %(status)s ELSE last_status END,"
+    " final_at = CASE WHEN %(final)s THEN coalesce(final_at, now()) ELSE final_at END"
+    " WHERE order_id = %(order_id)s"
+)
+# The smallest UUID: where paging through sent orders starts.
+_UUID_MIN = "00000000-0000-0000-0000-000000000000"
+
+
+class SentOrders:
+    """Reads and writes ``sent_orders`` and reads ``orders``, each call its own transaction."""
+
+    def __init__(self, dsn: str, *, connect_timeout_s: float) -> None:
+        self._pool: ConnectionPool[psycopg.Connection[tuple[object, ...]]] = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=POOL_SIZE_MAX,
+            timeout=connect_timeout_s,
+            name="fixbridge",
+            open=False,
+        )
+
+    def open(self, timeout_s: float) -> None:
+        """Connect; raise if PostgreSQL cannot be reached within ``timeout_s``."""
+        self._pool.open(wait=True, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self._pool.close()
+
+    def record_sent(self, order_id: str) -> bool:
+        """Record ``order_id`` as sent; False if it already was (then it must not be resent)."""
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute(_INSERT_SENT, (order_id,)).fetchone()
+        except psycopg.errors.ForeignKeyViolation:
+            raise UnknownOrderError(f"order {order_id} is not in the orders table") from None
+        return row is not None
+
+    def order_ref(self, order_id: str) -> OrderRef:
+        """The symbol, side and quantity of an order; raise ``UnknownOrderError`` if none."""
+        with self._pool.connection() as conn:
+            row = conn.execute(_SELECT_ORDER, (order_id,)).fetchone()
+        if row is None:
+            raise UnknownOrderError(f"order {order_id} is not in the orders table")
+        return _order_ref(row)
+
+    def unfinished(self, after: str | None, limit: int) -> list[OrderRef]:
+        """Sent orders without a final report, by order id, after ``after`` (None: first)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(_SELECT_UNFINISHED, (after or _UUID_MIN, limit)).fetchall()
+        return [_order_ref(row) for row in rows]
+
+    def mark_status_requested(self, order_ids: list[str]) -> None:
+        """Stamp ``status_requested_at`` on these orders."""
+        with self._pool.connection() as conn:
+            conn.execute(_MARK_STATUS_REQUESTED, (order_ids,))
+
+    def record_report(self, report: ExecutionReport) -> None:
+        """Keep the last status of an order; stamp ``final_at`` on its first final report."""
+        params = {
+            "order_id": report.order_id,
+            "status": str(report.order_status),
+            "final": report.order_status in TERMINAL_ORDER_STATUSES,
+        }
+        with self._pool.connection() as conn:
+            conn.execute(_RECORD_REPORT, params)
+
+
+def _order_ref(row: tuple[object, ...]) -> OrderRef:
+    order_id, symbol, side, quantity = row
+    return OrderRef(str(order_id), str(symbol), Side(str(side)), int(str(quantity)))
