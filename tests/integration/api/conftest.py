@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,7 +42,7 @@ def api_settings(running_stack: Settings, db_dsn: str) -> Settings:
     )
 
 
-def serve(settings: Settings) -> Iterator[str]:
+def serve(settings: Settings) -> Generator[str, None, None]:
     """Serve the app with uvicorn in a thread until the generator is closed; yield its URL."""
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning"
