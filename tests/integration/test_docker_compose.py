@@ -44,7 +44,18 @@ def test_compose_file_is_valid_and_runs_kafka_timescaledb_the_api_and_dagster() 
         if command == ["docker", "compose"]
         else _services_from_yaml(result.stdout)
     )
-    assert {"kafka", "db", "init", "api", "dagster-webserver", "dagster-daemon"} <= set(services)
+    assert {
+        "kafka",
+        "db",
+        "init",
+        "api",
+        "relay",
+        "exchange",
+        "gateway",
+        "bridge",
+        "dagster-webserver",
+        "dagster-daemon",
+    } <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["db"]["image"].startswith("timescale/timescaledb:")
 

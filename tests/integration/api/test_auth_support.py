@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pyotp
@@ -98,7 +98,7 @@ def served(settings: Settings, **changes: object) -> Iterator[str]:
     """A server of its own with changed settings (e.g. small rate limits); its URL."""
     changed = settings.model_copy(update={**changes, "api_port": free_port()})
     # serve() is a generator: closing it stops the server.
-    urls = cast(Generator[str, None, None], serve(changed))
+    urls = serve(changed)
     try:
         yield next(urls)
     finally:

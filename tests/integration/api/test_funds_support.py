@@ -11,12 +11,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
@@ -114,7 +114,7 @@ def funds_settings(api_settings: Settings, gateway_port: int, **update: Any) -> 
 def served(settings: Settings) -> Iterator[str]:
     """Serve the API with these settings for the block; yield its URL."""
     # serve() is a generator function; closing it stops the server.
-    server = cast(Generator[str, None, None], serve(settings))
+    server = serve(settings)
     try:
         yield next(server)
     finally:
