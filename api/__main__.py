@@ -11,7 +11,12 @@ from core.settings import get_settings
 def main() -> None:
     """Serve the API on the configured host and port."""
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        access_log=settings.api_access_log,
+    )
 
 
 if __name__ == "__main__":

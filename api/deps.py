@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,13 +16,15 @@ from core.db import AsyncConn, AsyncPool
 from core.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are ``async def`` even when they do no I/O: FastAPI runs a plain ``def`` in its
+# threadpool, a thread hop per dependency per request.
+async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pool(request: Request) -> AsyncPool:
+async def get_pool(request: Request) -> AsyncPool:
     """The app's database pool."""
     pool: AsyncPool = request.app.state.pool
     return pool
@@ -33,13 +36,13 @@ async def get_conn(pool: Annotated[AsyncPool, Depends(get_pool)]) -> AsyncIterat
         yield conn
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (in-process counters)."""
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The caller's address as the server sees it."""
     # Behind a proxy, run uvicorn with --proxy-headers and --forwarded-allow-ips so that this
     # is the real client and not the proxy (else every login shares one per-address limit).
@@ -94,8 +97,16 @@ async def require_two_factor(principal: CurrentPrincipal) -> Principal:
 TwoFactorPrincipal = Annotated[Principal, Depends(require_two_factor)]
 
 
-async def require_verified(principal: TwoFactorPrincipal, pool: PoolDep) -> Principal:
+async def require_verified(
+    principal: TwoFactorPrincipal, pool: PoolDep, settings: SettingsDep, request: Request
+) -> Principal:
     """The caller, who must have passed 2FA and KYC: trading and withdrawals need both."""
+    # VERIFIED is final in this system (only REJECTED can be resubmitted), so a positive answer
+    # is kept for a while: an order then needs no extra database round trip for KYC.
+    verified_until: dict[int, float] = request.app.state.kyc_verified_until
+    now = time.monotonic()
+    if verified_until.get(principal.user_id, 0.0) > now:
+        return principal
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT status FROM kyc_records WHERE user_id = %s", (principal.user_id,)
@@ -106,6 +117,9 @@ async def require_verified(principal: TwoFactorPrincipal, pool: PoolDep) -> Prin
         raise ForbiddenError(
             f"KYC is {status}; trading and withdrawals need VERIFIED", code="kyc_required"
         )
+    if len(verified_until) >= settings.kyc_verified_cache_max:
+        verified_until.clear()
+    verified_until[principal.user_id] = now + settings.kyc_verified_cache_s
     return principal
 
 

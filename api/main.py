@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Broker API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = pool
+    app.state.kyc_verified_until = {}
     # In-process counters: each API node limits alone (see api/security/ratelimit.py).
     app.state.rate_limiter = make_rate_limiter(settings)
     errors.install(app)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -13,15 +12,41 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-def _route_template(request: Request) -> str:
-    # Label by the route's template (/v1/orders/{order_id}), never the raw path: ids in labels
-    # would grow the series without bound. The router leaves the matched route in the scope.
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+class _Observe:
+    """Pure ASGI middleware (no BaseHTTPMiddleware task and stream per request)."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            # Label by the route's template (/v1/orders/{order_id}), never the raw path: ids in
+            # labels would grow the series without bound. The router leaves it in the scope.
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            method = scope["method"]
+            self.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.requests.labels(method, route, str(status)).inc()
 
 
 def install(app: FastAPI) -> None:
@@ -37,17 +62,7 @@ def install(app: FastAPI) -> None:
         buckets=LATENCY_BUCKETS_S,
         registry=registry,
     )
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(request)
-        latency.labels(request.method, route).observe(time.perf_counter() - started)
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        return response
+    app.add_middleware(_Observe, requests=requests, latency=latency)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     # Services.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_access_log: bool = False
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
     conflation_ms: int = Field(default=250, ge=200, le=500)
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     # KYC (the provider is simulated).
     kyc_age_min_years: int = 18
     kyc_review_delay_ms: int = 200
+    # How long a VERIFIED status is trusted without asking the database again, and how many.
+    kyc_verified_cache_s: float = 30.0
+    kyc_verified_cache_max: int = 100_000
     kyc_sanctioned_names: tuple[str, ...] = ("IVAN DRAGO", "HANS GRUBER", "AURIC GOLDFINGER")
     # A PAN-like national id: 5 letters, 4 digits, 1 letter (checked after upper-casing).
     kyc_national_id_pattern: str = r"^[A-Z]{5}[0-9]{4}[A-Z]$"
@@ -162,6 +166,16 @@ class Settings(BaseSettings):
     streams_commit_interval_ms: int = 1000
     # An agent silent this long while its topics have lag is reported stalled by /livez.
     streams_stall_s: float = 30.0
+    # Orders the settle agent settles in parallel within a batch (one pool connection each);
+    # the reports of one order are always applied one after another, in offset order.
+    settle_concurrency: int = Field(default=4, ge=1, le=64)
+    # The stops agent reloads the pending stop orders from PostgreSQL this often.
+    stops_refresh_ms: int = Field(default=1_000, ge=50, le=600_000)
+    # A tick this far behind its partition's newest exchange time still corrects its candle;
+    # an older one goes to the DLQ (the candle was published already).
+    candles_grace_ms: int = Field(default=2_000, ge=0, le=3_600_000)
+    # A failed candle or last-price write is retried (the batch stays unacknowledged) after this.
+    streams_db_retry_backoff_ms_max: int = Field(default=5_000, ge=10)
 
     # Outbox relay.
     outbox_poll_interval_ms: int = 50
