@@ -1,6 +1,8 @@
-"""Command line: ``python -m bench`` measures the ceilings every benchmark is compared to.
+"""Command line: ``python -m bench`` measures the ceilings, then the orders benchmark.
 
 Runs against the development stack named by the ``BROKER_*`` settings (``python -m infra start``).
+``--only orders`` runs the orders benchmark alone: orders/s and latency through the HTTP API
+beside pgbench running the same SQL transaction (bench/orders_api.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from bench import kafka_ceiling, pg_ceiling
+from bench import fix_roundtrip, kafka_ceiling, orders_api, pg_ceiling, sim_ticks
 from bench.exceptions import BenchError, StackNotRunningError
 from bench.host import host_info
 from bench.report import DOCS_PATH, RESULTS_DIR, Row, format_conditions, format_figure, publish
@@ -28,7 +30,11 @@ STACK_CHECK_TIMEOUT_S = 5.0
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=["pgbench", "kafka"], help="measure one ceiling only")
+    parser.add_argument(
+        "--only",
+        choices=["pgbench", "kafka", "orders", "fix", "ticks"],
+        help="run one benchmark only",
+    )
     parser.add_argument("--kafka-messages", type=int, default=2_000_000, metavar="N")
     parser.add_argument("--kafka-message-bytes", type=int, default=100, metavar="BYTES")
     parser.add_argument("--kafka-partitions", type=int, default=12, metavar="P")
@@ -36,10 +42,36 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pgbench-clients", type=int, default=4, metavar="C")
     parser.add_argument("--pgbench-scale", type=int, default=10, metavar="SCALE")
     parser.add_argument("--pgbench-wallets", type=int, default=10_000, metavar="N")
+    parser.add_argument("--orders-seconds", type=int, default=30, metavar="S", help="per pass")
+    parser.add_argument(
+        "--orders-concurrency", type=_levels, default=(1, 4, 16, 64), metavar="C,C,..."
+    )
+    parser.add_argument("--orders-users", type=int, default=200, metavar="N")
+    parser.add_argument("--orders-warmup-seconds", type=float, default=2.0, metavar="S")
+    parser.add_argument("--orders-pool-size", type=int, default=20, metavar="N")
+    parser.add_argument(
+        "--orders-no-half-peak", action="store_true", help="skip the pass at half of peak"
+    )
+    parser.add_argument("--fix-orders", type=int, default=5_000, metavar="N", help="per mode")
+    parser.add_argument("--fix-window", type=int, default=32, metavar="W", help="in flight")
+    parser.add_argument("--fix-warmup-orders", type=int, default=200, metavar="N")
+    parser.add_argument("--ticks-seconds", type=float, default=10.0, metavar="S", help="window")
+    parser.add_argument("--ticks-warmup-seconds", type=float, default=2.0, metavar="S")
+    parser.add_argument("--ticks-workers", type=_levels, default=(1, 2), metavar="N,N,...")
     parser.add_argument(
         "--no-write-docs", action="store_true", help=f"do not append to {DOCS_PATH.name}"
     )
     return parser
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected e.g. 1,4,16,64, got {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"concurrency levels must be positive: {text!r}")
+    return levels
 
 
 def pgbench_threads(clients: int, nproc: int) -> int:
@@ -87,12 +119,29 @@ def measure(settings: Settings, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def measure_orders(settings: Settings, args: argparse.Namespace) -> list[Row]:
+    """The orders benchmark's rows: per level the pgbench ceiling and the API beside it."""
+    plan = orders_api.OrdersPlan(
+        concurrency_levels=args.orders_concurrency,
+        duration_s=args.orders_seconds,
+        users=args.orders_users,
+        warmup_s=args.orders_warmup_seconds,
+        pool_size_max=args.orders_pool_size,
+        half_peak_pass=not args.orders_no_half_peak,
+    )
+    server_log = settings.state_dir / "bench" / "orders-api.log"
+    server_log.parent.mkdir(parents=True, exist_ok=True)
+    log.info("orders benchmark; the API server logs to %s", server_log)
+    return orders_api.measure(settings, host_info(settings), plan, server_log)
+
+
 def render_table(rows: Sequence[Row]) -> str:
     """A plain-text table of the ceilings: figure, unit, conditions, secondary figures."""
     lines = [f"host: {rows[0].result.host.describe()}"] if rows else []
     for row in rows:
         result = row.result
-        lines.append(f"{result.name:<18} {format_figure(result.value):>12} {result.unit}")
+        ratio = "" if row.ceiling is None else f"  ratio {row.ratio:.2f} to {row.ceiling.name}"
+        lines.append(f"{result.name:<18} {format_figure(result.value):>12} {result.unit}{ratio}")
         lines.append(f"{'':<18} conditions: {format_conditions(result.conditions)}")
         if result.details:
             lines.append(f"{'':<18} measured:   {format_conditions(result.details)}")
@@ -104,26 +153,55 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench %(levelname)s %(message)s")
     settings = get_settings()
+    write_docs = not args.no_write_docs
     try:
-        check_stack(settings, postgres=args.only != "kafka", kafka=args.only != "pgbench")
-        rows = measure(settings, args)
+        check_stack(
+            settings,
+            postgres=args.only not in ("kafka", "fix", "ticks"),
+            kafka=args.only in (None, "kafka", "ticks"),
+        )
+        if args.only in (None, "pgbench", "kafka"):
+            _record(measure(settings, args), "ceilings", write_docs=write_docs)
+        if args.only in (None, "orders"):
+            orders = measure_orders(settings, args)
+            _record(orders, "orders", write_docs=write_docs)
+            for line in orders_api.goals(orders):
+                sys.stdout.write(f"goal: {line}\n")
+        if args.only in (None, "fix", "ticks"):
+            _fix_and_ticks(settings, args, write_docs=write_docs)
     except StackNotRunningError as exc:
         sys.stderr.write(f"the development stack is not running: {exc}\n")
         return 2
     except BenchError as exc:
         log.error("%s", exc)
         return 1
+    return 0
+
+
+def _fix_and_ticks(settings: Settings, args: argparse.Namespace, *, write_docs: bool) -> None:
+    """FIX round trips beside a TCP echo; the simulator's ticks/s beside a raw producer."""
+    host = host_info(settings)
+    if args.only in (None, "fix"):
+        load = fix_roundtrip.FixLoad(args.fix_orders, args.fix_window, args.fix_warmup_orders)
+        _record(fix_roundtrip.measure(settings, host, load), "fix", write_docs=write_docs)
+    if args.only in (None, "ticks"):
+        ticks_load = sim_ticks.TickLoad(
+            args.ticks_workers, args.ticks_seconds, args.ticks_warmup_seconds
+        )
+        ticks = sim_ticks.measure(settings, host, ticks_load)
+        _record(ticks, "ticks", write_docs=write_docs)
+        for line in sim_ticks.goals(ticks):
+            sys.stdout.write(f"goal: {line}\n")
+
+
+def _record(rows: Sequence[Row], label: str, *, write_docs: bool) -> None:
     sys.stdout.write(render_table(rows))
     path = publish(
-        rows,
-        label="ceilings",
-        results_dir=RESULTS_DIR,
-        docs_path=None if args.no_write_docs else DOCS_PATH,
+        rows, label=label, results_dir=RESULTS_DIR, docs_path=DOCS_PATH if write_docs else None
     )
     sys.stdout.write(f"results: {os.path.relpath(path)}\n")
-    if not args.no_write_docs:
+    if write_docs:
         sys.stdout.write(f"appended to {os.path.relpath(DOCS_PATH)}\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,441 @@
+"""Orders through the HTTP API beside pgbench running the same SQL, on the same database.
+
+For each concurrency level C, in one run:
+
+- the API (``python -m api``, one uvicorn worker, its own process) takes ``POST /v1/orders``
+  LIMIT BUYs from C closed-loop clients (httpx, HTTP/1.1 keep-alive, a pool of C connections),
+  each request with a fresh ``X-Idempotency-Key``, users taken round-robin so that concurrent
+  requests lock different wallets; figures: orders/s (2xx only) and p50/p90/p99 latency;
+- pgbench runs ``bench/sql/place_order.sql`` (the same statements the API sends for one order)
+  with C clients, prepared statements, for the same duration: the ceiling, in orders/s.
+
+Then a paced pass sends orders at half of the API's peak rate (open loop, latency measured from
+each request's scheduled time, so a stall is not hidden) to report p99 at half of peak load.
+Any non-2xx answer fails the run, and every invariant query must be empty afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import time
+import uuid
+from collections import Counter
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvloop
+
+from api.services.order_rules import buy_reserve, order_value
+from bench.exceptions import BenchError
+from bench.orders_setup import (
+    BenchDatabase,
+    BenchUser,
+    api_server,
+    bench_database,
+    free_port,
+    invariant_violations,
+)
+from bench.pg_ceiling import RUN_MARGIN_S, PgbenchLoad, _run_pgbench, parse_pgbench_output
+from bench.report import Ceiling, HostInfo, Result, Row
+from core.contracts import OrderType
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLACE_ORDER_SCRIPT = Path(__file__).resolve().parent / "sql" / "place_order.sql"
+ORDERS_PATH = "/v1/orders"
+UNIT = "orders/s"
+SYMBOL = "ACME"
+PRICE = Decimal("100.00")  # on ACME's 0.05 tick
+QUANTITY = 1
+ORDER_BODY = b'{"symbol":"ACME","side":"BUY","quantity":1,"type":"LIMIT","price":"100.00"}'
+HTTP_TIMEOUT_S = 30.0
+FAILURE_BODY_CHARS = 300
+HALF_PEAK = 0.5
+# The issue's goals, printed beside the figures (never asserted: speed is not tested).
+GOAL_RATIO_MIN = 0.5
+GOAL_P99_MS_MAX = 50.0
+COLOCATED = "load generator, API and PostgreSQL share the host's cores"
+SERVER = "python -m api (uvicorn, 1 worker)"
+LOAD_GENERATOR = "httpx.AsyncClient on uvloop, HTTP/1.1 keep-alive, pool = concurrency"
+
+
+@dataclass(frozen=True)
+class OrdersPlan:
+    """What one benchmark run does: levels, duration per level and per tool, users, pool."""
+
+    concurrency_levels: tuple[int, ...]
+    duration_s: int
+    users: int
+    warmup_s: float = 2.0
+    pool_size_max: int = 20
+    half_peak_pass: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.concurrency_levels or min(self.concurrency_levels) < 1:
+            raise ValueError(f"concurrency levels must be positive: {self.concurrency_levels}")
+        if self.duration_s < 1 or self.users < 1 or self.pool_size_max < 1:
+            raise ValueError(f"duration, users and pool size must be positive: {self}")
+        if self.warmup_s < 0:
+            raise ValueError(f"warm-up must not be negative: {self.warmup_s}")
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    """What one load pass measured: throughput of 2xx answers, latency, failures."""
+
+    orders: int
+    non_2xx: int
+    errors: int
+    elapsed_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    first_failure: str = ""
+
+    @property
+    def orders_per_s(self) -> float:
+        """Accepted orders per second of the pass."""
+        return self.orders / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def details(self) -> dict[str, int | float]:
+        """Secondary figures for a result row."""
+        return {
+            "p50_ms": round(self.p50_ms, 2),
+            "p90_ms": round(self.p90_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "max_ms": round(self.max_ms, 2),
+            "orders": self.orders,
+            "non_2xx": self.non_2xx,
+            "errors": self.errors,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+@dataclass
+class Tally:
+    """Answers collected during a pass (one event loop, so no locking)."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: int = 0
+    first_failure: str = ""
+
+    def answer(self, response: httpx.Response, latency_s: float) -> None:
+        """Count one HTTP answer; only 2xx answers count as orders and latencies."""
+        self.statuses[response.status_code] += 1
+        if response.is_success:
+            self.latencies_ms.append(latency_s * 1000.0)
+        elif not self.first_failure:
+            self.first_failure = (
+                f"HTTP {response.status_code}: {response.text[:FAILURE_BODY_CHARS]}"
+            )
+
+    def error(self, exc: httpx.HTTPError) -> None:
+        """Count a request that got no answer (timeout, connection refused or reset)."""
+        self.errors += 1
+        if not self.first_failure:
+            self.first_failure = f"{type(exc).__name__}: {exc}"
+
+    def figures(self, elapsed_s: float) -> LoadFigures:
+        """The pass's figures over ``elapsed_s``."""
+        ordered = sorted(self.latencies_ms)
+        non_2xx = sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+        return LoadFigures(
+            orders=len(ordered),
+            non_2xx=non_2xx,
+            errors=self.errors,
+            elapsed_s=elapsed_s,
+            p50_ms=percentile(ordered, 0.50),
+            p90_ms=percentile(ordered, 0.90),
+            p99_ms=percentile(ordered, 0.99),
+            max_ms=ordered[-1] if ordered else math.nan,
+            first_failure=self.first_failure,
+        )
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0 < q <= 1) of ascending values; NaN when empty."""
+    if not 0 < q <= 1:
+        raise ValueError(f"quantile must be in (0, 1], got {q}")
+    if not ordered:
+        return math.nan
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+class RoundRobin:
+    """Users in turn, each request with a fresh idempotency key."""
+
+    def __init__(self, users: Sequence[BenchUser]) -> None:
+        if not users:
+            raise ValueError("round-robin needs at least one user")
+        self._headers = [u.headers | {"Content-Type": "application/json"} for u in users]
+        self._turn: Iterator[int] = itertools.count()
+
+    def next_headers(self) -> dict[str, str]:
+        """Headers of the next user's request, with a new X-Idempotency-Key."""
+        base = self._headers[next(self._turn) % len(self._headers)]
+        return base | {"X-Idempotency-Key": uuid.uuid4().hex}
+
+
+async def _place(
+    client: httpx.AsyncClient, users: RoundRobin, tally: Tally, since: float | None = None
+) -> None:
+    """POST one order; latency counts from ``since`` (its scheduled time) when given."""
+    headers = users.next_headers()
+    started = time.perf_counter() if since is None else since
+    try:
+        response = await client.post(ORDERS_PATH, content=ORDER_BODY, headers=headers)
+    except httpx.HTTPError as exc:
+        tally.error(exc)
+        return
+    tally.answer(response, time.perf_counter() - started)
+
+
+def _client(url: str, concurrency: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(base_url=url, limits=limits, timeout=HTTP_TIMEOUT_S)
+
+
+async def _closed_loop(
+    client: httpx.AsyncClient, users: RoundRobin, concurrency: int, duration_s: float
+) -> LoadFigures:
+    tally = Tally()
+    start = time.perf_counter()
+    deadline = start + duration_s
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            await _place(client, users, tally)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return tally.figures(time.perf_counter() - start)
+
+
+async def closed_loop(
+    url: str, users: Sequence[BenchUser], concurrency: int, duration_s: float, warmup_s: float
+) -> LoadFigures:
+    """``concurrency`` clients each placing orders back to back for ``duration_s``."""
+    turns = RoundRobin(users)
+    async with _client(url, concurrency) as client:
+        if warmup_s > 0:
+            # Opens the connections and lets psycopg prepare its statements; not counted.
+            await _closed_loop(client, turns, concurrency, warmup_s)
+        return await _closed_loop(client, turns, concurrency, duration_s)
+
+
+async def paced(
+    url: str, users: Sequence[BenchUser], rate_per_s: float, concurrency: int, duration_s: float
+) -> LoadFigures:
+    """Orders sent at ``rate_per_s`` on a fixed schedule by up to ``concurrency`` connections.
+
+    Latency runs from each order's scheduled send time, so time spent waiting for a free
+    connection behind a slow answer counts (no coordinated omission).
+    """
+    if rate_per_s <= 0:
+        raise ValueError(f"rate must be positive, got {rate_per_s}")
+    turns, tally, tickets = RoundRobin(users), Tally(), itertools.count()
+    interval_s = 1.0 / rate_per_s
+    async with _client(url, concurrency) as client:
+        start = time.perf_counter()
+        end = start + duration_s
+
+        async def worker() -> None:
+            while (scheduled := start + next(tickets) * interval_s) < end:
+                delay_s = scheduled - time.perf_counter()
+                if delay_s > 0:
+                    await asyncio.sleep(delay_s)
+                await _place(client, turns, tally, since=scheduled)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return tally.figures(time.perf_counter() - start)
+
+
+def run(load: Coroutine[Any, Any, LoadFigures]) -> LoadFigures:
+    """Run a load pass on a fresh uvloop event loop (less client CPU on a shared host)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(load)
+
+
+def check_load(name: str, figures: LoadFigures) -> None:
+    """Raise ``BenchError`` when any request of the pass failed: the run is then invalid."""
+    if figures.non_2xx or figures.errors or not figures.orders:
+        raise BenchError(
+            f"{name}: {figures.orders} orders, {figures.non_2xx} non-2xx answers,"
+            f" {figures.errors} failed requests; first failure: {figures.first_failure}"
+        )
+
+
+def pgbench_threads(clients: int, nproc: int) -> int:
+    """The most pgbench threads up to ``nproc`` that divide ``clients`` evenly."""
+    return max(t for t in range(1, min(clients, nproc) + 1) if clients % t == 0)
+
+
+def pgbench_variables(db: BenchDatabase) -> dict[str, str]:
+    """The ``-D`` variables of place_order.sql: users, a run tag, the order and its reserve."""
+    settings = db.settings
+    reserve = buy_reserve(
+        OrderType.LIMIT,
+        order_value(QUANTITY, PRICE),
+        settings.fee_rate_bps,
+        settings.market_protection_band_bps,
+    )
+    user_min, user_max = db.user_id_range
+    return {
+        "user_min": str(user_min),
+        "user_max": str(user_max),
+        "run": uuid.uuid4().hex[:12],
+        "symbol": SYMBOL,
+        "price": str(PRICE),
+        "qty": str(QUANTITY),
+        "reserve": str(reserve),
+        "currency": settings.currency,
+        "topic": settings.topic_orders,
+    }
+
+
+def pgbench_place_order(db: BenchDatabase, host: HostInfo, load: PgbenchLoad) -> Ceiling:
+    """pgbench running place_order.sql on the benchmark database: the ceiling, in orders/s."""
+    variables = [arg for k, v in pgbench_variables(db).items() for arg in ("-D", f"{k}={v}")]
+    output = _run_pgbench(
+        db.settings,
+        [
+            *("-c", str(load.clients), "-j", str(load.threads), "-T", str(load.duration_s)),
+            *("-M", "prepared", "-n", "-f", str(PLACE_ORDER_SCRIPT), *variables, db.name),
+        ],
+        load.duration_s + RUN_MARGIN_S,
+    )
+    figures = parse_pgbench_output(output)
+    if figures.failed:
+        raise BenchError(f"pgbench place_order.sql: {figures.failed} transactions failed")
+    conditions: dict[str, str | int] = {
+        "mode": "custom script bench/sql/place_order.sql",
+        "query_mode": "prepared",
+        "users": len(db.users),
+        "clients": load.clients,
+        "threads": load.threads,
+        "duration_s": load.duration_s,
+    }
+    details = {
+        "latency_ms_avg": figures.latency_ms_avg,
+        "transactions": figures.transactions,
+        "failed": figures.failed,
+    }
+    return Result.now("pgbench.place_order", figures.tps, UNIT, conditions, host, details)
+
+
+def _api_result(plan: OrdersPlan, host: HostInfo, concurrency: int, figures: LoadFigures) -> Result:
+    conditions: dict[str, str | int | float] = {
+        "concurrency": concurrency,
+        "duration_s": plan.duration_s,
+        "warmup_s": plan.warmup_s,
+        "users": plan.users,
+        "order": f"LIMIT BUY {QUANTITY} {SYMBOL} @ {PRICE}",
+        "server": SERVER,
+        "pg_pool_size_max": plan.pool_size_max,
+        "load_generator": LOAD_GENERATOR,
+        "host": COLOCATED,
+    }
+    return Result.now("api.orders", figures.orders_per_s, UNIT, conditions, host, figures.details())
+
+
+def _half_peak_result(
+    plan: OrdersPlan, host: HostInfo, peak: Result, rate_per_s: float, figures: LoadFigures
+) -> Result:
+    conditions: dict[str, str | int | float] = {
+        "method": "paced open loop at half of the API's peak rate, latency from scheduled time",
+        "target_rate_per_s": round(rate_per_s, 1),
+        "peak_at_concurrency": peak.conditions["concurrency"],
+        "connections_max": max(plan.concurrency_levels),
+        "duration_s": plan.duration_s,
+        "users": plan.users,
+        "host": COLOCATED,
+    }
+    return Result.now(
+        "api.orders.half_peak", figures.orders_per_s, UNIT, conditions, host, figures.details()
+    )
+
+
+def _measure_level(
+    db: BenchDatabase, url: str, host: HostInfo, plan: OrdersPlan, concurrency: int
+) -> tuple[Result, Ceiling]:
+    log.info("API: %d clients for %d s", concurrency, plan.duration_s)
+    figures = run(closed_loop(url, db.users, concurrency, plan.duration_s, plan.warmup_s))
+    check_load(f"API at concurrency {concurrency}", figures)
+    log.info("API: %.0f orders/s, p99 %.1f ms", figures.orders_per_s, figures.p99_ms)
+    load = PgbenchLoad(concurrency, pgbench_threads(concurrency, host.nproc), plan.duration_s)
+    ceiling = pgbench_place_order(db, host, load)
+    log.info("pgbench: %.0f orders/s", ceiling.value)
+    return _api_result(plan, host, concurrency, figures), ceiling
+
+
+def _measure_half_peak(
+    db: BenchDatabase, url: str, host: HostInfo, plan: OrdersPlan, peak: Result
+) -> Result:
+    rate_per_s = peak.value * HALF_PEAK
+    connections = max(plan.concurrency_levels)
+    log.info("API: paced at %.0f orders/s for %d s", rate_per_s, plan.duration_s)
+    figures = run(paced(url, db.users, rate_per_s, connections, plan.duration_s))
+    check_load("API at half of peak", figures)
+    return _half_peak_result(plan, host, peak, rate_per_s, figures)
+
+
+def measure(settings: Settings, host: HostInfo, plan: OrdersPlan, server_log: Path) -> list[Row]:
+    """Run the whole benchmark on a fresh database; return its rows (ceiling, API per level).
+
+    Raises ``BenchError`` if any request failed or any invariant query returns rows after.
+    """
+    # httpx logs every request at INFO: that would spend the load generator's CPU on logging.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with bench_database(settings, users=plan.users, pool_size_max=plan.pool_size_max) as db:
+        served = db.settings.model_copy(update={"api_port": free_port()})
+        served_db = BenchDatabase(db.name, served, db.users)
+        rows: list[Row] = []
+        with api_server(served, server_log) as url:
+            for concurrency in plan.concurrency_levels:
+                api, ceiling = _measure_level(served_db, url, host, plan, concurrency)
+                rows += [Row(ceiling), Row(api, ceiling)]
+            if plan.half_peak_pass:
+                peak = max((row.result for row in rows if row.ceiling), key=lambda r: r.value)
+                rows.append(Row(_measure_half_peak(served_db, url, host, plan, peak), peak))
+        check_invariants(db.dsn)
+    return rows
+
+
+def check_invariants(dsn: str) -> None:
+    """Raise ``BenchError`` naming every invariant query that returns rows."""
+    broken = {name: n for name, n in invariant_violations(dsn).items() if n}
+    if broken:
+        raise BenchError(f"invariants broken after the orders benchmark: {broken}")
+
+
+def goals(rows: Sequence[Row]) -> list[str]:
+    """Lines comparing the run with the issue's goals (peak ratio, p99 at half of peak)."""
+    levels = [row for row in rows if row.ceiling is not None and row.result.name == "api.orders"]
+    lines: list[str] = []
+    if levels:
+        api_peak = max(row.result.value for row in levels)
+        pg_peak = max(row.ceiling.value for row in levels if row.ceiling is not None)
+        ratio = api_peak / pg_peak
+        verdict = "met" if ratio >= GOAL_RATIO_MIN else "NOT met"
+        lines.append(
+            f"peak API {api_peak:,.0f} orders/s / peak pgbench {pg_peak:,.0f} = {ratio:.2f}"
+            f" (goal >= {GOAL_RATIO_MIN:.2f}: {verdict})"
+        )
+    for row in rows:
+        if row.result.name == "api.orders.half_peak":
+            p99_ms = float(row.result.details["p99_ms"])
+            verdict = "met" if p99_ms <= GOAL_P99_MS_MAX else "NOT met"
+            lines.append(
+                f"p99 at half of peak ({row.result.value:,.0f} orders/s): {p99_ms:.1f} ms"
+                f" (goal <= {GOAL_P99_MS_MAX:.0f} ms: {verdict})"
+            )
+    return lines

@@ -1,0 +1,100 @@
+"""The orders benchmark run tiny against the real stack: structure, no failures, sound ledger.
+
+No timing is asserted: speed is measured by ``python -m bench``, never in tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bench import orders_api
+from bench.orders_setup import api_server, bench_database, free_port, invariant_violations
+from bench.pg_ceiling import PgbenchLoad
+from bench.report import HostInfo
+from core.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TINY = orders_api.OrdersPlan(
+    concurrency_levels=(1, 4), duration_s=2, users=10, warmup_s=0.5, pool_size_max=8
+)
+
+
+@pytest.fixture(scope="module")
+def host() -> HostInfo:
+    return HostInfo(nproc=2, cpu_model="test")
+
+
+def test_a_tiny_run_reports_each_level_beside_its_pgbench_ceiling(
+    running_stack: Settings, host: HostInfo, tmp_path: Path
+) -> None:
+    rows = orders_api.measure(running_stack, host, TINY, tmp_path / "api.log")
+
+    assert [row.result.name for row in rows] == [
+        "pgbench.place_order",
+        "api.orders",
+        "pgbench.place_order",
+        "api.orders",
+        "api.orders.half_peak",
+    ]
+    for ceiling_row, api_row, clients in ((rows[0], rows[1], 1), (rows[2], rows[3], 4)):
+        assert ceiling_row.ceiling is None
+        assert ceiling_row.result.conditions["clients"] == clients
+        assert ceiling_row.result.details["failed"] == 0
+        assert api_row.ceiling is ceiling_row.result
+        assert api_row.result.conditions["concurrency"] == clients
+        assert api_row.result.details["non_2xx"] == 0
+        assert api_row.result.details["errors"] == 0
+        assert api_row.result.details["orders"] > 0
+        assert api_row.ratio is not None and api_row.ratio > 0
+        assert api_row.result.details["p50_ms"] <= api_row.result.details["p99_ms"]
+    half = rows[4]
+    assert half.ceiling is not None and half.ceiling.name == "api.orders"
+    assert half.result.details["non_2xx"] == 0
+    assert half.result.details["errors"] == 0
+    assert all(row.result.unit == "orders/s" for row in rows)
+    assert len(orders_api.goals(rows)) == 2
+
+
+def _counts(dsn: str) -> dict[str, int]:
+    queries = {
+        "orders": "SELECT count(*) FROM orders WHERE status = 'NEW' AND side = 'BUY'",
+        "reserves": "SELECT count(*) FROM journal_txns WHERE kind = 'ORDER_RESERVE'",
+        "outbox": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        "keys_201": "SELECT count(*) FROM idempotency_keys WHERE response_status = 201",
+        "keys": "SELECT count(*) FROM idempotency_keys",
+    }
+    counts: dict[str, int] = {}
+    with psycopg.connect(dsn) as conn:
+        for name, query in queries.items():
+            row = conn.execute(query).fetchone()
+            assert row is not None
+            counts[name] = int(row[0])
+    return counts
+
+
+def test_api_and_pgbench_place_orders_that_keep_every_invariant(
+    running_stack: Settings, host: HostInfo, tmp_path: Path
+) -> None:
+    with bench_database(running_stack, users=10, pool_size_max=8) as db:
+        served = db.settings.model_copy(update={"api_port": free_port()})
+        with api_server(served, tmp_path / "api.log") as url:
+            api = orders_api.run(orders_api.closed_loop(url, db.users, 4, 2, 0))
+        ceiling = orders_api.pgbench_place_order(db, host, PgbenchLoad(4, 2, 2))
+
+        counts = _counts(db.dsn)
+        violations = invariant_violations(db.dsn)
+
+    assert (api.non_2xx, api.errors) == (0, 0)
+    assert api.orders > 0
+    assert ceiling.details["failed"] == 0
+    assert ceiling.details["transactions"] > 0
+    # Each order, from either path, has its reserve, its outbox row and its stored 201.
+    assert counts["orders"] >= api.orders + ceiling.details["transactions"]
+    assert counts["orders"] == counts["reserves"] == counts["outbox"] == counts["keys_201"]
+    assert counts["keys"] == counts["keys_201"]
+    assert violations == dict.fromkeys(violations, 0)
+    assert len(violations) >= 5
