@@ -73,7 +73,8 @@ class MetricsView(View):
     async def get(self, request: Request) -> Response:
         for topic, value in _consumer_lag_by_topic().items():
             lag.labels(topic).set(value)
-        return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the whole value goes in as a header.
+        return self.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @app.page("/livez")

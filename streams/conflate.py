@@ -1,0 +1,201 @@
+"""The conflate agent: ``md.ticks`` -> ``md.conflated``, the latest price per symbol per interval.
+
+The agent folds each batch into a Conflator (conflation.py); a timer wakes FLUSH_WAKES_PER_INTERVAL
+times per ``conflation_ms`` and publishes every symbol due, after upserting those prices into
+``last_prices`` (market orders reserve against it) in one statement. The database goes first:
+a worker that starts, or takes over a partition, loads its floors from last_prices, so it never
+publishes a price older than one already published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import psycopg
+from faust import Stream
+from faust.types import StreamT
+from mode import BaseSignalT
+
+from core.contracts import CONFLATED_PRICES, ConflatedPrice, Tick
+from core.db import AsyncConn, AsyncPool, make_async_pool
+from core.exceptions import BrokerError, ContractError
+from streams.app import app, conflated_topic, settings, ticks_topic
+from streams.conflation import Conflator, TickKey, floor_of_ts_us
+from streams.dlq import send_to_dlq
+from streams.metrics import dead_lettered, observe
+from streams.tick_input import TickBatch, UnknownSymbolError, decode_events
+
+AGENT = "conflate"
+# The flusher's wake-ups per interval: an update waits at most interval / this for its slot.
+FLUSH_WAKES_PER_INTERVAL = 5
+RETRY_BACKOFF_MS_MIN = 50
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+log = logging.getLogger(__name__)
+
+_FLOORS = """
+SELECT i.symbol, (extract(epoch FROM lp.ts_event) * 1000000)::bigint
+FROM instruments AS i LEFT JOIN last_prices AS lp ON lp.symbol = i.symbol
+WHERE i.symbol = ANY(%s::text[])
+"""
+
+# Never move a price back in time: another worker may have written a newer one.
+_UPSERT_LAST_PRICES = """
+INSERT INTO last_prices AS lp (symbol, price, ts_event, updated_at)
+SELECT v.symbol, v.price, v.ts_event, now()
+FROM unnest(%s::text[], %s::numeric[], %s::timestamptz[]) AS v (symbol, price, ts_event)
+ON CONFLICT (symbol) DO UPDATE SET price = EXCLUDED.price, ts_event = EXCLUDED.ts_event,
+    updated_at = now()
+WHERE lp.ts_event <= EXCLUDED.ts_event
+"""
+
+
+class _State:
+    """What the agent and the flush timer of this worker share."""
+
+    def __init__(self) -> None:
+        self.conflator = Conflator(settings.conflation_ms * 1_000_000)
+        self.known: set[str] = set()
+        self.pool: AsyncPool | None = None
+        # Prices published but not yet in last_prices (the database was down): written next time.
+        self.unsaved: dict[str, Tick] = {}
+
+
+_state = _State()
+
+
+async def load_floors(conn: AsyncConn, symbols: Sequence[str]) -> dict[str, TickKey | None]:
+    """Per existing symbol, the newest price time already in last_prices (None: no price)."""
+    cur = await conn.execute(_FLOORS, (list(symbols),))
+    return {
+        str(s): None if ts_us is None else floor_of_ts_us(int(ts_us))
+        for s, ts_us in await cur.fetchall()
+    }
+
+
+async def save_last_prices(conn: AsyncConn, ticks: Sequence[Tick]) -> None:
+    """Upsert the prices of ``ticks`` (one per symbol) into last_prices in one statement."""
+    await conn.execute(
+        _UPSERT_LAST_PRICES,
+        (
+            [t.symbol for t in ticks],
+            [t.price for t in ticks],
+            [_EPOCH + timedelta(microseconds=t.ts_event_ns // 1000) for t in ticks],
+        ),
+    )
+    await conn.commit()
+
+
+async def _seed_until_done(pool: AsyncPool, symbols: list[str]) -> None:
+    backoff_ms = RETRY_BACKOFF_MS_MIN
+    while True:
+        try:
+            async with pool.connection() as conn:
+                floors = await load_floors(conn, symbols)
+            break
+        except psycopg.Error:
+            log.exception("%s: cannot load floors; retry in %d ms", AGENT, backoff_ms)
+            await asyncio.sleep(backoff_ms / 1000)
+            backoff_ms = min(backoff_ms * 2, settings.streams_db_retry_backoff_ms_max)
+    for symbol, floor in floors.items():
+        _state.known.add(symbol)
+        _state.conflator.seed(symbol, floor)
+
+
+async def fold_batch(pool: AsyncPool, batch: TickBatch) -> int:
+    """Offer the batch's ticks to the conflator; dead-letter the rest; return how many."""
+    conflator = _state.conflator
+    unseeded = conflator.unseeded(batch.symbols)
+    if unseeded:
+        await _seed_until_done(pool, unseeded)
+    known = _state.known
+    offer = conflator.offer
+    rejects: list[tuple[int, int, bytes | None, bytes | None, BrokerError]] = []
+    for partition, items in batch.by_partition.items():
+        for offset, key, value, tick in items:
+            if isinstance(tick, ContractError):
+                rejects.append((partition, offset, key, value, tick))
+            elif tick.symbol not in known:
+                unknown = UnknownSymbolError(f"unknown symbol {tick.symbol!r}")
+                rejects.append((partition, offset, key, value, unknown))
+            else:
+                offer(tick)
+    for partition, offset, key, value, error in rejects:
+        await send_to_dlq(
+            agent=AGENT,
+            source_topic=batch.topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
+            error=error,
+        )
+        dead_lettered(AGENT)
+    return len(rejects)
+
+
+@app.agent(ticks_topic)
+async def conflate(stream: StreamT[bytes]) -> None:
+    """Keep the latest tick per symbol; the flush timer publishes them."""
+    pool = make_async_pool(settings, AGENT)
+    await pool.open()
+    _state.pool = pool
+    topic = settings.topic_ticks
+    try:
+        # StreamT does not declare take_events; the stream Faust passes is a Stream.
+        async for events in cast("Stream[bytes]", stream).take_events(
+            settings.streams_batch_max, within=settings.streams_batch_within_ms / 1000
+        ):
+            await fold_batch(pool, decode_events(topic, events))
+            observe(AGENT, len(events))
+    finally:
+        _state.pool = None
+        await pool.close()
+
+
+async def _save(pool: AsyncPool, ticks: list[Tick]) -> None:
+    for tick in ticks:
+        _state.unsaved[tick.symbol] = tick
+    try:
+        async with pool.connection() as conn:
+            await save_last_prices(conn, list(_state.unsaved.values()))
+        _state.unsaved.clear()
+    except psycopg.Error:
+        # Publish anyway (the feed matters more than the table); the rows go with the next flush.
+        log.exception("%s: last_prices not updated (%d symbols)", AGENT, len(_state.unsaved))
+
+
+@app.timer(interval=settings.conflation_ms / 1000 / FLUSH_WAKES_PER_INTERVAL)  # type: ignore[untyped-decorator]
+async def flush_conflated() -> None:
+    """Publish each symbol due: its latest tick, at most once per conflation interval."""
+    pool = _state.pool
+    if pool is None:
+        return
+    ticks = _state.conflator.due(time.monotonic_ns())
+    if not ticks:
+        return
+    await _save(pool, ticks)
+    now_ns = time.time_ns()
+    for t in ticks:
+        price = ConflatedPrice(
+            symbol=t.symbol,
+            price=t.price,
+            size=t.size,
+            ts_event_ns=t.ts_event_ns,
+            seq=t.seq,
+            ts_conflated_ns=now_ns,
+        )
+        await conflated_topic.send(key=price.kafka_key(), value=CONFLATED_PRICES.encode(price))
+
+
+@app.on_partitions_revoked.connect
+async def _on_partitions_revoked(
+    sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
+) -> None:
+    # Another worker may publish these symbols now; reload floors before trusting our own.
+    _state.conflator.forget_floors()
