@@ -64,6 +64,7 @@ class Worker:
     group_id: str
     log_path: Path
     process: subprocess.Popen[bytes]
+    web_port: int
 
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the worker's log, for failure messages."""
@@ -85,6 +86,7 @@ def running_worker(
     own module (which imports the app) runs that agent alone.
     """
     group_id = f"test-streams-{uuid.uuid4().hex[:10]}"
+    web_port = free_port()
     environ = {
         **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),
@@ -97,7 +99,7 @@ def running_worker(
         "BROKER_TOPIC_ORDERS": made.orders,
         "BROKER_TOPIC_EXECUTION_REPORTS": made.execution_reports,
         "BROKER_STREAMS_APP_ID": group_id,
-        "BROKER_STREAMS_WEB_PORT": str(free_port()),
+        "BROKER_STREAMS_WEB_PORT": str(web_port),
         "BROKER_STREAMS_COMMIT_INTERVAL_MS": "200",
         "BROKER_STREAMS_BATCH_WITHIN_MS": "50",
         **env,
@@ -111,7 +113,7 @@ def running_worker(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    worker = Worker(group_id, log_path, process)
+    worker = Worker(group_id, log_path, process, web_port)
     try:
         yield worker
     finally:
