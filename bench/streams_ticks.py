@@ -1,0 +1,597 @@
+"""Ticks/s through the candles and conflate agents, beside two consumer ceilings on the same topic.
+
+One run: a dedicated database (``bench_streams_ticks``: created, migrated, instruments seeded as
+infra/seed.py does, dropped afterwards) and fresh topics. N pre-encoded ticks (TICKS codec,
+prices on each instrument's tick, event time increasing per symbol) are produced to a
+12-partition topic, then read back from that same topic by
+
+- an aiokafka ``getmany`` drain loop (the client Faust itself uses) - the main ceiling;
+- a bare confluent-kafka ``consume`` loop (bench/kafka_ceiling.py) - the raw client's ceiling;
+- real Faust worker processes (``faust worker`` of an app loading only streams.candles and
+  streams.conflate, BROKER_* variables pointing at the bench database and topics), first one,
+  then two in one consumer group. Each worker run has a fresh group and empty candle state
+  (candles, cursors and last prices truncated), so it does all the work again.
+
+A worker run is timed by its group's committed offsets (Consumer.committed): from the moment
+the group is stable with all its members to the moment the commits reach the end of the topic,
+so start-up and the first rebalance are not counted. The candles table must then count every
+tick (sum of 1 s trade counts == N), or the run is refused.
+
+Helpers shared with bench/streams_fills.py (database, topics, worker processes, offsets) are
+public here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition as AioTopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from bench import kafka_ceiling
+from bench.exceptions import BenchError
+from bench.pg_ceiling import bench_database
+from bench.report import HostInfo, Result, Row
+from core.contracts import TICKS, Tick
+from core.instruments import Instrument, instrument_universe, seed_instruments
+from core.settings import PROJECT_ROOT, Settings
+from infra.migrate import apply_migrations
+from infra.topics import ADMIN_TIMEOUT_S, TopicSpec, ensure_topics
+
+log = logging.getLogger(__name__)
+
+BENCH_DATABASE = "bench_streams_ticks"
+GOAL_TICKS_PER_S_PER_WORKER = 50_000
+GOAL_RATIO_TO_AIOKAFKA = 0.3
+GOAL_SCALING_2_WORKERS = 1.7
+# Exchange time between two consecutive ticks of the stream (all symbols): 10k ticks/s.
+TICK_SPACING_NS = 100_000
+# Faust commits every this often in the measured runs (the default is 1 s); finer steps of the
+# committed offset make the measured window exact to ~0.2 s.
+WORKER_COMMIT_INTERVAL_MS = 200
+POLL_S = 0.1
+STOP_TIMEOUT_S = 20.0
+JOIN_TIMEOUT_S = 120.0
+AIOKAFKA_GETMANY_TIMEOUT_MS = 1000
+TICK_AGENT_MODULES = ("streams.candles", "streams.conflate")
+
+
+@dataclass(frozen=True)
+class TicksLoad:
+    """How many ticks, over how many symbols and partitions, and with which worker counts."""
+
+    ticks: int
+    partitions: int = 12
+    symbols: int = 100
+    workers: tuple[int, ...] = (1, 2)
+    deadline_s: float = 900.0
+    seed: int = 20240916
+
+    def __post_init__(self) -> None:
+        if min(self.ticks, self.partitions, self.symbols, *self.workers) < 1:
+            raise ValueError(f"every ticks load figure must be positive: {self}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers: database, topics, worker processes, committed offsets.
+
+
+@contextmanager
+def migrated_database(
+    settings: Settings, name: str, instruments: Sequence[Instrument]
+) -> Iterator[str]:
+    """A fresh database, migrated, ``instruments`` seeded; dropped afterwards. Yields its DSN."""
+    with bench_database(settings, name) as database:
+        dsn = settings.pg_dsn_for(database)
+        apply_migrations(dsn)
+        asyncio.run(_seed(dsn, instruments))
+        yield dsn
+
+
+async def _seed(dsn: str, instruments: Sequence[Instrument]) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        await seed_instruments(conn, instruments)
+        await conn.commit()
+
+
+@dataclass(frozen=True)
+class StreamTopics:
+    """The fresh topics one benchmark's workers read and write."""
+
+    ticks: str
+    conflated: str
+    orders: str
+    execution_reports: str
+    extra: tuple[str, ...] = ()
+
+    def env(self) -> dict[str, str]:
+        """The BROKER_TOPIC_* variables naming these topics."""
+        return {
+            "BROKER_TOPIC_TICKS": self.ticks,
+            "BROKER_TOPIC_CONFLATED": self.conflated,
+            "BROKER_TOPIC_ORDERS": self.orders,
+            "BROKER_TOPIC_EXECUTION_REPORTS": self.execution_reports,
+        }
+
+
+@contextmanager
+def stream_topics(
+    settings: Settings, *, ticks_partitions: int, reports_partitions: int
+) -> Iterator[StreamTopics]:
+    """Fresh topics (and the DLQs the agents may write to); all deleted afterwards."""
+    prefix = f"bench.streams.{uuid.uuid4().hex[:8]}"
+    made = StreamTopics(
+        f"{prefix}.ticks", f"{prefix}.conflated", f"{prefix}.orders", f"{prefix}.reports"
+    )
+    specs = [
+        TopicSpec(made.ticks, ticks_partitions),
+        TopicSpec(made.conflated, 1),
+        TopicSpec(made.orders, 1),
+        TopicSpec(made.execution_reports, reports_partitions),
+    ]
+    specs += [TopicSpec(settings.dlq_topic(spec.name), 1) for spec in list(specs)]
+    ensure_topics(settings, specs)
+    try:
+        yield made
+    finally:
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        futures = admin.delete_topics([s.name for s in specs], operation_timeout=ADMIN_TIMEOUT_S)
+        for future in futures.values():
+            try:
+                future.result()
+            except KafkaException as exc:
+                log.warning("could not delete a bench topic: %s", exc)
+
+
+def produce_messages(
+    settings: Settings, topic: str, messages: Sequence[tuple[bytes, bytes]], deadline: float
+) -> kafka_ceiling.Throughput:
+    """Produce keyed messages with the ceiling's batching; time it up to the final flush."""
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, **kafka_ceiling.PRODUCER_CONFIG}
+    )
+    sent = size = 0
+    start = time.perf_counter()
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(kafka_ceiling.BUFFER_FULL_WAIT_S)
+                if time.monotonic() > deadline:
+                    raise BenchError(
+                        f"produce missed its deadline after {sent:_} messages"
+                    ) from None
+        sent += 1
+        size += len(value)
+        if sent % kafka_ceiling.PRODUCE_POLL_EVERY == 0:
+            producer.poll(0)
+    unsent = producer.flush(max(0.0, deadline - time.monotonic()))
+    if unsent:
+        raise BenchError(f"produce: {unsent:_} messages still queued at the deadline")
+    return kafka_ceiling.Throughput(sent, size, time.perf_counter() - start)
+
+
+def end_offsets(settings: Settings, topic: str, partitions: int) -> dict[int, int]:
+    """Per partition, the offset after its last message."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "bench-ends"})
+    try:
+        return {
+            p: int(
+                consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=kafka_ceiling.METADATA_TIMEOUT_S
+                )[1]
+            )
+            for p in range(partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_command(modules: Sequence[str], web_port: int) -> list[str]:
+    """A ``faust worker`` of the one app with only ``modules``' agents registered."""
+    imports = "; ".join(f"import {m}" for m in modules)
+    code = f"{imports}; from streams.app import app; app.main()"
+    return [sys.executable, "-c", code, "worker", "-l", "info", "--web-port", str(web_port)]
+
+
+@dataclass
+class WorkerGroup:
+    """Worker processes of one fresh consumer group (the Faust app id); see ``running_workers``."""
+
+    app_id: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def check_alive(self) -> None:
+        """Raise BenchError with the log's tail when a worker has exited."""
+        for proc, path in zip(self.procs, self.logs, strict=True):
+            if proc.poll() is not None:
+                tail = path.read_text(errors="replace")[-3000:]
+                raise BenchError(f"worker {proc.pid} exited ({proc.returncode}):\n{tail}")
+
+
+@contextmanager
+def running_workers(
+    settings: Settings,
+    *,
+    count: int,
+    modules: Sequence[str],
+    database: str,
+    made: StreamTopics,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[WorkerGroup]:
+    """Start ``count`` workers in a fresh group; stop all (SIGTERM, then SIGKILL) at the end."""
+    app_id = f"bench-streams-{uuid.uuid4().hex[:8]}"
+    workdir = settings.state_dir / "bench" / app_id
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "BROKER_MODE": settings.mode,
+        "BROKER_KAFKA_HOST": settings.kafka_host,
+        "BROKER_KAFKA_PORT": str(settings.kafka_port),
+        "BROKER_PG_HOST": settings.pg_host,
+        "BROKER_PG_PORT": str(settings.pg_port),
+        "BROKER_PG_DATABASE": database,
+        "BROKER_STREAMS_APP_ID": app_id,
+        "BROKER_STREAMS_COMMIT_INTERVAL_MS": str(WORKER_COMMIT_INTERVAL_MS),
+        **made.env(),
+        **(extra_env or {}),
+    }
+    group = WorkerGroup(app_id)
+    try:
+        for index in range(count):
+            port = _free_port()
+            path = workdir / f"worker-{index}.log"
+            with path.open("wb") as out:
+                proc = subprocess.Popen(
+                    worker_command(modules, port),
+                    cwd=workdir,  # Faust writes its data folder into the working directory
+                    env=env | {"BROKER_STREAMS_WEB_PORT": str(port)},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            group.procs.append(proc)
+            group.logs.append(path)
+            if index + 1 < count:
+                # Started together, Faust workers were seen rebalancing forever: join one by one.
+                _wait_stable(settings, group, index + 1)
+        log.info("started %d worker(s) of group %s, logs in %s", count, app_id, workdir)
+        yield group
+    finally:
+        for proc in group.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in group.procs:
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _group_stable(admin: AdminClient, group_id: str, members: int) -> bool:
+    try:
+        description = admin.describe_consumer_groups([group_id])[group_id].result()
+    except KafkaException:
+        return False
+    return str(description.state).endswith("STABLE") and len(description.members) == members
+
+
+def _wait_stable(settings: Settings, group: WorkerGroup, members: int) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    while not _group_stable(admin, group.app_id, members):
+        group.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f"group {group.app_id} not stable with {members} member(s)")
+        time.sleep(POLL_S)
+
+
+def _committed_total(consumer: Consumer, topic: str, partitions: int) -> int:
+    try:
+        parts = consumer.committed(
+            [TopicPartition(topic, p) for p in range(partitions)],
+            timeout=kafka_ceiling.METADATA_TIMEOUT_S,
+        )
+    except KafkaException:
+        return 0  # the group coordinator is being elected: nothing known yet
+    return sum(max(part.offset, 0) for part in parts)
+
+
+@dataclass(frozen=True)
+class GroupRun:
+    """What a worker group consumed while measured, and the whole run's wall time."""
+
+    messages: int
+    duration_s: float
+    wall_s: float
+    startup_s: float
+
+    @property
+    def msgs_per_s(self) -> float:
+        """Messages per second in the measured window."""
+        return self.messages / self.duration_s
+
+
+def measure_group(
+    settings: Settings,
+    group: WorkerGroup,
+    topic: str,
+    partitions: int,
+    total: int,
+    deadline: float,
+) -> GroupRun:
+    """Time ``group`` from stable membership until its committed offsets reach ``total``."""
+    started = time.perf_counter()
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group.app_id,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        while not _group_stable(admin, group.app_id, len(group.procs)):
+            group.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"group {group.app_id} never became stable")
+            time.sleep(POLL_S)
+        t0 = time.perf_counter()
+        c0 = _committed_total(consumer, topic, partitions)
+        committed = c0
+        while committed < total:
+            group.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"group {group.app_id} committed {committed:_} of {total:_}")
+            time.sleep(POLL_S)
+            committed = _committed_total(consumer, topic, partitions)
+        t1 = time.perf_counter()
+    finally:
+        consumer.close()
+    if c0 >= total:
+        raise BenchError("the workers consumed everything before the group was stable")
+    return GroupRun(total - c0, t1 - t0, t1 - started, t0 - started)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ticks.
+
+
+def make_ticks(load: TicksLoad, instruments: Sequence[Instrument]) -> list[tuple[bytes, bytes]]:
+    """(key, TICKS-encoded value) pairs: a random walk on each instrument's tick, time rising."""
+    rng = random.Random(load.seed)
+    steps = {i.symbol: int(i.reference_price / i.tick_size) for i in instruments}
+    seqs = dict.fromkeys(steps, 0)
+    keys = {i.symbol: i.symbol.encode() for i in instruments}
+    t0 = time.time_ns() - load.ticks * TICK_SPACING_NS
+    encode = TICKS.encode
+    out: list[tuple[bytes, bytes]] = []
+    for n in range(load.ticks):
+        inst = instruments[rng.randrange(len(instruments))]
+        symbol = inst.symbol
+        steps[symbol] = max(1, steps[symbol] + rng.randint(-3, 3))
+        seqs[symbol] += 1
+        tick = Tick(
+            symbol=symbol,
+            price=Decimal(steps[symbol]) * inst.tick_size,
+            size=rng.randint(1, 500),
+            ts_event_ns=t0 + n * TICK_SPACING_NS,
+            seq=seqs[symbol],
+        )
+        out.append((keys[symbol], encode(tick)))
+    return out
+
+
+async def _aiokafka_drain(
+    settings: Settings, topic: str, partitions: int, total: int, deadline: float
+) -> kafka_ceiling.Throughput:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        tps = [AioTopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        count = size = 0
+        start = time.perf_counter()
+        while count < total:
+            if time.monotonic() > deadline:
+                raise BenchError(f"aiokafka drain read {count:_} of {total:_} by the deadline")
+            batches = await consumer.getmany(timeout_ms=AIOKAFKA_GETMANY_TIMEOUT_MS)
+            for records in batches.values():
+                count += len(records)
+                size += sum(len(r.value or b"") for r in records)
+        duration_s = time.perf_counter() - start
+    finally:
+        await consumer.stop()
+    return kafka_ceiling.Throughput(count, size, duration_s)
+
+
+def aiokafka_ceiling(
+    settings: Settings, host: HostInfo, topic: str, partitions: int, total: int, deadline: float
+) -> Result:
+    """The aiokafka ``getmany`` drain of ``topic`` from the beginning (assigned, no group)."""
+    got = asyncio.run(_aiokafka_drain(settings, topic, partitions, total, deadline))
+    conditions: dict[str, str | int] = {
+        "messages": total,
+        "partitions": partitions,
+        "consumer": "aiokafka getmany, assign-from-beginning-no-commit, client defaults",
+        "getmany_timeout_ms": AIOKAFKA_GETMANY_TIMEOUT_MS,
+    }
+    details = {
+        "messages_read": got.messages,
+        "duration_s": round(got.duration_s, 3),
+        "mb_per_s": round(got.mb_per_s, 2),
+    }
+    return Result.now("aiokafka.getmany", got.msgs_per_s, "msgs/s", conditions, host, details)
+
+
+def confluent_ceiling(
+    settings: Settings,
+    host: HostInfo,
+    topic: str,
+    partitions: int,
+    total: int,
+    message_bytes: int,
+    deadline: float,
+) -> Result:
+    """bench/kafka_ceiling.py's confluent-kafka consume loop, on this run's topic."""
+    load = kafka_ceiling.KafkaLoad(total, message_bytes, partitions)
+    got = kafka_ceiling.consume(settings, topic, load, deadline)
+    conditions: dict[str, str | int] = {
+        "messages": total,
+        "partitions": partitions,
+        "consume_batch": load.consume_batch,
+        "consumer": "confluent-kafka consume, assign-from-beginning-no-commit",
+        "consumer_queued_min_messages": kafka_ceiling.CONSUMER_CONFIG["queued.min.messages"],
+        "consumer_partition_fetch_bytes": kafka_ceiling.CONSUMER_CONFIG[
+            "max.partition.fetch.bytes"
+        ],
+    }
+    details = {
+        "messages_read": got.messages,
+        "duration_s": round(got.duration_s, 3),
+        "mb_per_s": round(got.mb_per_s, 2),
+    }
+    return Result.now("kafka.consume", got.msgs_per_s, "msgs/s", conditions, host, details)
+
+
+def _reset_tick_state(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("TRUNCATE candles, candles_applied_offsets, last_prices")
+
+
+def _counted_ticks(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT coalesce(sum(trade_count), 0) FROM candles").fetchone()
+    return int(row[0]) if row else 0
+
+
+def measure(settings: Settings, host: HostInfo, load: TicksLoad) -> list[Row]:
+    """Both ceilings, then ticks/s per worker for each worker count, on one topic."""
+    deadline = time.monotonic() + load.deadline_s
+    instruments = instrument_universe(load.symbols)
+    with (
+        migrated_database(settings, BENCH_DATABASE, instruments) as dsn,
+        stream_topics(settings, ticks_partitions=load.partitions, reports_partitions=1) as made,
+    ):
+        messages = make_ticks(load, instruments)
+        message_bytes = round(sum(len(v) for _, v in messages) / len(messages))
+        produced = produce_messages(settings, made.ticks, messages, deadline)
+        del messages
+        log.info("produced %d ticks at %.0f msgs/s", produced.messages, produced.msgs_per_s)
+        ends = end_offsets(settings, made.ticks, load.partitions)
+        if sum(ends.values()) != load.ticks:
+            raise BenchError(f"topic holds {sum(ends.values()):_} ticks, not {load.ticks:_}")
+        aio = aiokafka_ceiling(settings, host, made.ticks, load.partitions, load.ticks, deadline)
+        log.info("aiokafka getmany drain: %.0f msgs/s", aio.value)
+        raw = confluent_ceiling(
+            settings, host, made.ticks, load.partitions, load.ticks, message_bytes, deadline
+        )
+        log.info("confluent-kafka consume: %.0f msgs/s", raw.value)
+        rows = [Row(aio), Row(raw)]
+        per_worker: dict[int, float] = {}
+        for count in load.workers:
+            _reset_tick_state(dsn)
+            with running_workers(
+                settings,
+                count=count,
+                modules=TICK_AGENT_MODULES,
+                database=BENCH_DATABASE,
+                made=made,
+            ) as group:
+                run = measure_group(
+                    settings, group, made.ticks, load.partitions, load.ticks, deadline
+                )
+            counted = _counted_ticks(dsn)
+            if counted != load.ticks:
+                raise BenchError(f"{count} worker(s): candles count {counted:_} of {load.ticks:_}")
+            per_worker[count] = run.msgs_per_s / count
+            log.info("%d worker(s): %.0f ticks/s per worker", count, per_worker[count])
+            details: dict[str, int | float] = {
+                "ticks_per_s_all_workers": round(run.msgs_per_s),
+                "ticks_measured": run.messages,
+                "duration_s": round(run.duration_s, 3),
+                "startup_s": round(run.startup_s, 3),
+                "wall_s": round(run.wall_s, 3),
+                "ratio_to_kafka_consume": round(per_worker[count] / raw.value, 4),
+            }
+            if 1 in per_worker and count != 1:
+                details["scaling_vs_1_worker"] = round(run.msgs_per_s / per_worker[1], 3)
+            conditions: dict[str, str | int] = {
+                "workers": count,
+                "agents": "candles+conflate",
+                "ticks": load.ticks,
+                "partitions": load.partitions,
+                "symbols": load.symbols,
+                "message_bytes": message_bytes,
+                "batch_max": settings.streams_batch_max,
+                "batch_within_ms": settings.streams_batch_within_ms,
+                "commit_interval_ms": WORKER_COMMIT_INTERVAL_MS,
+                "window": "group stable -> committed offsets at end",
+            }
+            mine = Result.now(
+                f"streams.ticks.{count}w.per_worker",
+                per_worker[count],
+                "msgs/s",
+                conditions,
+                host,
+                details,
+            )
+            rows += [Row(mine, aio), Row(mine, raw)]
+    return rows
+
+
+def goals(rows: Sequence[Row]) -> list[str]:
+    """The issue's goals against the rows: per worker rate, ratio to aiokafka, 2-worker scaling."""
+    lines = []
+    for row in rows:
+        if row.ceiling is None or row.ceiling.name != "aiokafka.getmany":
+            continue
+        value, ratio_aio = row.result.value, row.ratio or 0.0
+        rate_verdict = "met" if value >= GOAL_TICKS_PER_S_PER_WORKER else "NOT met"
+        lines.append(
+            f"{row.result.name}: {value:,.0f} ticks/s per worker, goal"
+            f" {GOAL_TICKS_PER_S_PER_WORKER:,} {rate_verdict};"
+            f" {ratio_aio:.3f} of the aiokafka drain, goal {GOAL_RATIO_TO_AIOKAFKA}"
+            f" {'met' if ratio_aio >= GOAL_RATIO_TO_AIOKAFKA else 'NOT met'}"
+        )
+        scaling = row.result.details.get("scaling_vs_1_worker")
+        if scaling is not None:
+            verdict = "met" if scaling >= GOAL_SCALING_2_WORKERS else "NOT met"
+            lines.append(
+                f"{row.result.name}: {scaling:.2f}x one worker, goal {GOAL_SCALING_2_WORKERS}x"
+                f" {verdict}"
+            )
+    return lines
