@@ -53,6 +53,7 @@ def test_compose_file_is_valid_and_runs_kafka_timescaledb_the_api_and_dagster() 
         "exchange",
         "gateway",
         "bridge",
+        "streams",
         "dagster-webserver",
         "dagster-daemon",
     } <= set(services)
