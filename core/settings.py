@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     streams_web_host: str = "127.0.0.1"
     streams_web_port: int = 6066
     streams_workers: int = 1
+    streams_start_stagger_s: float = 10.0
     streams_batch_max: int = 2000
     streams_batch_within_ms: int = 100
     streams_commit_interval_ms: int = 1000

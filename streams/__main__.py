@@ -46,10 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=settings.streams_workers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s streams %(message)s")
-    procs = [
-        subprocess.Popen(worker_argv(i, settings.streams_web_port))  # noqa: S603
-        for i in range(args.workers)
-    ]
+    procs = []
+    for i in range(args.workers):
+        if i:
+            # Workers that join the group at the same moment were seen to rebalance for minutes
+            # (faust-streaming 0.15 + aiokafka 0.14); joining one after another avoids it.
+            time.sleep(settings.streams_start_stagger_s)
+        procs.append(subprocess.Popen(worker_argv(i, settings.streams_web_port)))  # noqa: S603
     log.info("started %d worker(s): pids %s", len(procs), [p.pid for p in procs])
     stopping = False
 
