@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from confluent_kafka import Producer
 
 from core.contracts import TICKS, Tick
 from core.instruments import instrument_universe, seed_instruments
 from core.settings import Settings
-from tests.integration.worker_support import produce, running_worker, worker_topics
+from tests.integration.worker_support import running_worker, worker_topics
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ def _metric(body: str, name: str, agent: str) -> float:
     return 0.0
 
 
-async def test_metrics_count_events_and_dead_letters_and_livez_is_ok(
+async def test_a_worker_reads_lz4_ticks_counts_them_in_metrics_and_livez_is_ok(
     running_stack: Settings, db_dsn: str, new_topic: Callable[[int], str], tmp_path: Path
 ) -> None:
     async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
@@ -44,11 +45,15 @@ async def test_metrics_count_events_and_dead_letters_and_livez_is_ok(
         worker_topics(running_stack, new_topic) as made,
         running_worker(running_stack, db_dsn, made, tmp_path) as worker,
     ):
-        produce(
-            running_stack,
-            made.ticks,
-            [(t.kafka_key(), TICKS.encode(t)) for t in ticks] + [(b"ACME", b"not json")],
+        # Compressed as the exchange simulator's feed is (lz4): the worker must read it.
+        producer = Producer(
+            {"bootstrap.servers": running_stack.kafka_bootstrap, "compression.type": "lz4"}
         )
+        for key, value in [(t.kafka_key(), TICKS.encode(t)) for t in ticks] + [
+            (b"ACME", b"not json")
+        ]:
+            producer.produce(made.ticks, key=key, value=value)
+        assert producer.flush(30) == 0
         url = f"http://127.0.0.1:{worker.web_port}"
         deadline = time.monotonic() + WAIT_S
         body = ""
