@@ -7,10 +7,12 @@ Each test gets its own database (cloned from a migrated template) or its own top
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from core.settings import PROJECT_ROOT, Settings
-from infra import migrate, stack, topics
+from infra import migrate, procs, stack, topics
 
 TEMPLATE_DB = "broker_template"
 
@@ -42,9 +44,29 @@ def settings() -> Settings:
     )
 
 
+OWNER_FILE = "owner.pid"
+
+
+def _sweep_orphan_stacks(test_root: Path) -> None:
+    """Stop the stacks of test sessions that died without cleaning up (killed, timed out)."""
+    for state_dir in test_root.glob("*"):
+        owner = procs.read_pid(state_dir / OWNER_FILE)
+        if owner is None or procs.is_running(owner, ""):
+            continue
+        orphan = Settings(mode="test", state_dir=state_dir)
+        stack.stop(orphan)
+        postgres_home = state_dir / "postgres"
+        if postgres_home.is_symlink():
+            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def running_stack(settings: Settings) -> Iterator[Settings]:
     """Start PostgreSQL and Kafka once for the session; stop them and remove their data after."""
+    _sweep_orphan_stacks(settings.state_dir.parent)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
     try:
         stack.start(settings)
         yield settings
