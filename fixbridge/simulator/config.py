@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from core.settings import Settings
 from fixbridge.exceptions import SimulatorConfigError
+from fixbridge.session_config import BEGIN_STRING, data_dictionary_path, session_ini
 from fixbridge.simulator.trade_report import Injection
 
-BEGIN_STRING = "FIX.4.4"
-
-
-def data_dictionary_path() -> Path:
-    """The FIX 4.4 data dictionary shipped with quickfix-ssl in this environment."""
-    return Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
+__all__ = [
+    "BEGIN_STRING",
+    "acceptor_config",
+    "data_dictionary_path",
+    "injection",
+    "simulator_dir",
+    "trade_report_dir",
+]
 
 
 def simulator_dir(settings: Settings) -> Path:
@@ -43,35 +45,16 @@ def acceptor_config(settings: Settings) -> str:
     dictionary = data_dictionary_path()
     if not dictionary.is_file():
         raise SimulatorConfigError(f"the FIX 4.4 data dictionary is missing at {dictionary}")
-    state = simulator_dir(settings)
-    # A daily session like a real exchange's: sequence numbers survive restarts and reset at
-    # 00:00 UTC (05:30 in Kolkata, before the open); QuickFIX 1.15 has no NonStopSession.
     # QuickFIX 1.15 binds the acceptor port on every interface (no accept-address setting), so
     # firewall the port outside development.
-    lines = [
-        "[DEFAULT]",
+    connection = [
         "ConnectionType=acceptor",
         f"SocketAcceptPort={settings.sim_fix_port}",
         "SocketReuseAddress=Y",
-        "SocketNodelay=Y",
-        "StartTime=00:00:00",
-        "EndTime=00:00:00",
-        f"FileStorePath={state / 'fix-store'}",
-        f"FileLogPath={state / 'fix-log'}",
-        "UseDataDictionary=Y",
-        f"DataDictionary={dictionary}",
-        "ValidateUserDefinedFields=N",
-        "AllowUnknownMsgFields=Y",
-        "ResetOnLogon=N",
-        "ResetOnLogout=N",
-        "ResetOnDisconnect=N",
-        "PersistMessages=Y",
-        "TimestampPrecision=6",
-        "",
-        "[SESSION]",
-        f"BeginString={BEGIN_STRING}",
-        f"SenderCompID={settings.sim_sender_comp_id}",
-        f"TargetCompID={settings.sim_target_comp_id}",
-        "",
     ]
-    return "\n".join(lines)
+    return session_ini(
+        connection,
+        simulator_dir(settings),
+        settings.sim_sender_comp_id,
+        settings.sim_target_comp_id,
+    )
