@@ -16,6 +16,8 @@ command -v mvn >/dev/null || missing+=(maven)
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
   missing+=(docker-compose)
 fi
+# The browser test drives Debian's Chromium (a browser download at run time is not possible).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: please install these Debian packages (as root): ${missing[*]}" >&2
