@@ -24,58 +24,55 @@ from core.contracts.enums import FILL_EXEC_TYPES, TimeInForce
 from core.exceptions import MoneyError
 from core.money import to_money
 from fixbridge.exceptions import FixMessageError
+from fixbridge.fix44 import (
+    MSG_BUSINESS_MESSAGE_REJECT,
+    MSG_NEW_ORDER_SINGLE,
+    MSG_ORDER_CANCEL_REQUEST,
+    MSG_ORDER_STATUS_REQUEST,
+    MSG_REJECT,
+    REJECT_INCORRECT_DATA_FORMAT,
+    REJECT_VALUE_INCORRECT,
+    SIDE_CODES,
+    SIDES,
+    TAG_AVG_PX,
+    TAG_BUSINESS_REJECT_REASON,
+    TAG_CL_ORD_ID,
+    TAG_CUM_QTY,
+    TAG_EXEC_ID,
+    TAG_EXEC_TYPE,
+    TAG_LAST_PX,
+    TAG_LAST_QTY,
+    TAG_LEAVES_QTY,
+    TAG_MSG_SEQ_NUM,
+    TAG_MSG_TYPE,
+    TAG_ORD_REJ_REASON,
+    TAG_ORD_STATUS,
+    TAG_ORD_TYPE,
+    TAG_ORDER_QTY,
+    TAG_ORIG_CL_ORD_ID,
+    TAG_PRICE,
+    TAG_REF_MSG_TYPE,
+    TAG_REF_SEQ_NUM,
+    TAG_REF_TAG_ID,
+    TAG_SESSION_REJECT_REASON,
+    TAG_SIDE,
+    TAG_STOP_PX,
+    TAG_SYMBOL,
+    TAG_TEXT,
+    TAG_TIME_IN_FORCE,
+    TAG_TRANSACT_TIME,
+    TEXT_LEN_MAX,
+    msg_type,
+    optional,
+    parse_decimal,
+    required,
+)
 
-TAG_AVG_PX = 6
-TAG_CL_ORD_ID = 11
-TAG_CUM_QTY = 14
-TAG_EXEC_ID = 17
-TAG_LAST_PX = 31
-TAG_LAST_QTY = 32
-TAG_MSG_SEQ_NUM = 34
-TAG_MSG_TYPE = 35
-TAG_ORDER_ID = 37
-TAG_ORDER_QTY = 38
-TAG_ORD_STATUS = 39
-TAG_ORD_TYPE = 40
-TAG_ORIG_CL_ORD_ID = 41
-TAG_PRICE = 44
-TAG_REF_SEQ_NUM = 45
-TAG_SIDE = 54
-TAG_SYMBOL = 55
-TAG_TEXT = 58
-TAG_TIME_IN_FORCE = 59
-TAG_TRANSACT_TIME = 60
-TAG_STOP_PX = 99
-TAG_ORD_REJ_REASON = 103
-TAG_EXEC_TYPE = 150
-TAG_LEAVES_QTY = 151
-TAG_REF_TAG_ID = 371
-TAG_REF_MSG_TYPE = 372
-TAG_SESSION_REJECT_REASON = 373
-TAG_BUSINESS_REJECT_REASON = 380
-
-MSG_EXECUTION_REPORT = "8"
-MSG_ORDER_CANCEL_REJECT = "9"
-MSG_NEW_ORDER_SINGLE = "D"
-MSG_ORDER_CANCEL_REQUEST = "F"
-MSG_ORDER_STATUS_REQUEST = "H"
-MSG_REJECT = "3"
-MSG_BUSINESS_MESSAGE_REJECT = "j"
-
-# SessionRejectReason (373) and BusinessRejectReason (380) codes.
-REJECT_REQUIRED_TAG_MISSING = 1
-REJECT_VALUE_INCORRECT = 5
-REJECT_INCORRECT_DATA_FORMAT = 6
-BUSINESS_REJECT_OTHER = 0
-BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE = 3
 # OrdRejReason (103) 6: duplicate order. The exchange refused a second order with a ClOrdID it
 # already holds; that reject is not about the order the ClOrdID names, which lives on.
 ORD_REJ_DUPLICATE = "6"
-TEXT_LEN_MAX = 1024
 CodeT = TypeVar("CodeT")
 
-SIDE_CODES = {Side.BUY: "1", Side.SELL: "2"}
-SIDES = {code: side for side, code in SIDE_CODES.items()}
 ORD_TYPE_CODES = {
     OrderType.MARKET: "1",
     OrderType.LIMIT: "2",
@@ -139,40 +136,8 @@ class OrderRef:
 # Reading.
 
 
-def optional(message: fix.FieldMap, tag: int) -> str | None:
-    """The value of ``tag``, or None if the message does not carry it."""
-    return str(message.getField(tag)) if message.isSetField(tag) else None
-
-
-def required(message: fix.FieldMap, tag: int) -> str:
-    """The value of ``tag``; raise ``FixMessageError`` (a session Reject) if absent or empty."""
-    value = optional(message, tag)
-    if not value:
-        raise FixMessageError(
-            f"required tag {tag} missing", tag=tag, reason=REJECT_REQUIRED_TAG_MISSING
-        )
-    return value
-
-
-def msg_type(message: fix.Message) -> str:
-    """The MsgType (35) of a message, "" if it has none."""
-    return optional(message.getHeader(), TAG_MSG_TYPE) or ""
-
-
-def _decimal(tag: int, text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        raise FixMessageError(
-            f"tag {tag} is not a number: {text!r}", tag=tag, reason=REJECT_INCORRECT_DATA_FORMAT
-        )
-    return value
-
-
 def _quantity(message: fix.Message, tag: int) -> int:
-    value = _decimal(tag, required(message, tag))
+    value = parse_decimal(tag, required(message, tag))
     if value != value.to_integral_value() or value < 0:
         raise FixMessageError(
             f"tag {tag} must be a whole number of shares", tag=tag, reason=REJECT_VALUE_INCORRECT
@@ -182,7 +147,7 @@ def _quantity(message: fix.Message, tag: int) -> int:
 
 def _money(message: fix.Message, tag: int) -> Decimal:
     try:
-        return to_money(_decimal(tag, required(message, tag)))
+        return to_money(parse_decimal(tag, required(message, tag)))
     except MoneyError as exc:
         raise FixMessageError(str(exc), tag=tag, reason=REJECT_VALUE_INCORRECT) from None
 

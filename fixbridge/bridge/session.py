@@ -19,6 +19,7 @@ import quickfix as fix
 
 from core.contracts import ExecutionReport
 from core.settings import Settings
+from fixbridge import fix44
 from fixbridge.bridge import parsing as p
 from fixbridge.bridge.config import BEGIN_STRING, bridge_dir, initiator_config
 from fixbridge.bridge.exceptions import PublishError
@@ -72,13 +73,13 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         """Log the rejects QuickFIX sends for messages its session layer refused."""
-        if p.msg_type(message) == p.MSG_REJECT:
+        if fix44.msg_type(message) == fix44.MSG_REJECT:
             log.warning("sending Reject: %s", _printable(message))
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         """Log a Reject or a Logout with a reason from the exchange."""
-        kind = p.msg_type(message)
-        if kind == p.MSG_REJECT or (kind == "5" and message.isSetField(p.TAG_TEXT)):
+        kind = fix44.msg_type(message)
+        if kind == fix44.MSG_REJECT or (kind == "5" and message.isSetField(fix44.TAG_TEXT)):
             log.warning("session message from the exchange: %s", _printable(message))
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
@@ -97,24 +98,24 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
         except Exception:
             log.exception("failed to handle %s", _printable(message))
             error = FixMessageError(
-                "internal error", tag=None, reason=p.BUSINESS_REJECT_OTHER, business=True
+                "internal error", tag=None, reason=fix44.BUSINESS_REJECT_OTHER, business=True
             )
             fix.Session.sendToTarget(p.reject_for(message, error), session_id)
 
     def _dispatch(self, message: fix.Message) -> None:
-        kind = p.msg_type(message)
-        if kind == p.MSG_EXECUTION_REPORT:
+        kind = fix44.msg_type(message)
+        if kind == fix44.MSG_EXECUTION_REPORT:
             self._on_execution_report(message)
-        elif kind == p.MSG_ORDER_CANCEL_REJECT:
+        elif kind == fix44.MSG_ORDER_CANCEL_REJECT:
             # The order keeps working (or is already final); its reports say how.
             log.info("cancel refused by the exchange: %s", _printable(message))
-        elif kind == p.MSG_BUSINESS_MESSAGE_REJECT:
+        elif kind == fix44.MSG_BUSINESS_MESSAGE_REJECT:
             log.warning("business reject from the exchange: %s", _printable(message))
         else:
             raise FixMessageError(
                 f"unsupported message type {kind}",
                 tag=None,
-                reason=p.BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE,
+                reason=fix44.BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE,
                 business=True,
             )
 

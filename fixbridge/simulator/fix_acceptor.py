@@ -18,6 +18,7 @@ from pathlib import Path
 import quickfix as fix
 
 from core.settings import Settings
+from fixbridge import fix44
 from fixbridge.exceptions import FixMessageError
 from fixbridge.simulator import fix_messages as fm
 from fixbridge.simulator.config import acceptor_config, simulator_dir
@@ -67,28 +68,28 @@ class ExchangeApplication(fix.Application):  # type: ignore[misc]  # quickfix ha
         try:
             self._dispatch(message, session_id)
         except FixMessageError as exc:
-            log.info("rejecting %s from %s: %s", fm.msg_type(message), session_id, exc.text)
+            log.info("rejecting %s from %s: %s", fix44.msg_type(message), session_id, exc.text)
             fix.Session.sendToTarget(fm.reject_for(message, exc), session_id)
         except Exception:
-            log.exception("failed to handle %s from %s", fm.msg_type(message), session_id)
+            log.exception("failed to handle %s from %s", fix44.msg_type(message), session_id)
             error = FixMessageError(
-                "internal error", tag=None, reason=fm.BUSINESS_REJECT_OTHER, business=True
+                "internal error", tag=None, reason=fix44.BUSINESS_REJECT_OTHER, business=True
             )
             fix.Session.sendToTarget(fm.reject_for(message, error), session_id)
 
     def _dispatch(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        kind = fm.msg_type(message)
-        if kind == fm.MSG_NEW_ORDER_SINGLE:
+        kind = fix44.msg_type(message)
+        if kind == fix44.MSG_NEW_ORDER_SINGLE:
             self._on_new_order(message, session_id)
-        elif kind == fm.MSG_ORDER_CANCEL_REQUEST:
+        elif kind == fix44.MSG_ORDER_CANCEL_REQUEST:
             self._on_cancel(message, session_id)
-        elif kind == fm.MSG_ORDER_STATUS_REQUEST:
+        elif kind == fix44.MSG_ORDER_STATUS_REQUEST:
             self._on_status(message, session_id)
         else:
             raise FixMessageError(
                 f"unsupported message type {kind}",
                 tag=None,
-                reason=fm.BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE,
+                reason=fix44.BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE,
                 business=True,
             )
 
@@ -103,7 +104,8 @@ class ExchangeApplication(fix.Application):  # type: ignore[misc]  # quickfix ha
 
     def _on_cancel(self, message: fix.Message, session_id: fix.SessionID) -> None:
         outcome = self._engine.cancel(
-            fm.required(message, fm.TAG_CL_ORD_ID), fm.required(message, fm.TAG_ORIG_CL_ORD_ID)
+            fix44.required(message, fix44.TAG_CL_ORD_ID),
+            fix44.required(message, fix44.TAG_ORIG_CL_ORD_ID),
         )
         if isinstance(outcome, CancelReject):
             fix.Session.sendToTarget(fm.order_cancel_reject(outcome), session_id)
@@ -112,8 +114,8 @@ class ExchangeApplication(fix.Application):  # type: ignore[misc]  # quickfix ha
 
     def _on_status(self, message: fix.Message, session_id: fix.SessionID) -> None:
         report = self._engine.status(
-            fm.required(message, fm.TAG_CL_ORD_ID),
-            fm.optional(message, fm.TAG_SYMBOL) or "",
+            fix44.required(message, fix44.TAG_CL_ORD_ID),
+            fix44.optional(message, fix44.TAG_SYMBOL) or "",
             fm.parse_side(message),
         )
         self._send([report], session_id)

@@ -11,12 +11,54 @@ application answers them itself with a Reject (35=3) or BusinessMessageReject (3
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
 
 from core.contracts.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
 from fixbridge.exceptions import FixMessageError
+from fixbridge.fix44 import (
+    MSG_BUSINESS_MESSAGE_REJECT,
+    MSG_EXECUTION_REPORT,
+    MSG_ORDER_CANCEL_REJECT,
+    MSG_REJECT,
+    REJECT_VALUE_INCORRECT,
+    SIDE_CODES,
+    SIDES,
+    TAG_AVG_PX,
+    TAG_BUSINESS_REJECT_REASON,
+    TAG_CL_ORD_ID,
+    TAG_CUM_QTY,
+    TAG_CXL_REJ_REASON,
+    TAG_CXL_REJ_RESPONSE_TO,
+    TAG_EXEC_ID,
+    TAG_EXEC_TYPE,
+    TAG_LAST_PX,
+    TAG_LAST_QTY,
+    TAG_LEAVES_QTY,
+    TAG_MSG_SEQ_NUM,
+    TAG_MSG_TYPE,
+    TAG_ORD_REJ_REASON,
+    TAG_ORD_STATUS,
+    TAG_ORD_TYPE,
+    TAG_ORDER_ID,
+    TAG_ORDER_QTY,
+    TAG_ORIG_CL_ORD_ID,
+    TAG_PRICE,
+    TAG_REF_MSG_TYPE,
+    TAG_REF_SEQ_NUM,
+    TAG_REF_TAG_ID,
+    TAG_SESSION_REJECT_REASON,
+    TAG_SIDE,
+    TAG_SYMBOL,
+    TAG_TEXT,
+    TAG_TIME_IN_FORCE,
+    TAG_TRANSACT_TIME,
+    TEXT_LEN_MAX,
+    msg_type,
+    optional,
+    parse_decimal,
+    required,
+)
 from fixbridge.simulator.matching import (
     TEXT_DUPLICATE,
     TEXT_UNKNOWN_ORDER,
@@ -26,56 +68,6 @@ from fixbridge.simulator.matching import (
     Report,
 )
 
-# Tags used here, named once.
-TAG_AVG_PX = 6
-TAG_CL_ORD_ID = 11
-TAG_CUM_QTY = 14
-TAG_EXEC_ID = 17
-TAG_LAST_PX = 31
-TAG_LAST_QTY = 32
-TAG_MSG_TYPE = 35
-TAG_ORDER_ID = 37
-TAG_ORDER_QTY = 38
-TAG_ORD_STATUS = 39
-TAG_ORD_TYPE = 40
-TAG_ORIG_CL_ORD_ID = 41
-TAG_PRICE = 44
-TAG_SIDE = 54
-TAG_SYMBOL = 55
-TAG_TEXT = 58
-TAG_TIME_IN_FORCE = 59
-TAG_TRANSACT_TIME = 60
-TAG_ORD_REJ_REASON = 103
-TAG_CXL_REJ_REASON = 102
-TAG_EXEC_TYPE = 150
-TAG_LEAVES_QTY = 151
-TAG_CXL_REJ_RESPONSE_TO = 434
-TAG_MSG_SEQ_NUM = 34
-TAG_REF_SEQ_NUM = 45
-TAG_REF_TAG_ID = 371
-TAG_REF_MSG_TYPE = 372
-TAG_SESSION_REJECT_REASON = 373
-TAG_BUSINESS_REJECT_REASON = 380
-
-# SessionRejectReason (373) and BusinessRejectReason (380) codes used here.
-REJECT_REQUIRED_TAG_MISSING = 1
-REJECT_VALUE_INCORRECT = 5
-REJECT_INCORRECT_DATA_FORMAT = 6
-REJECT_OTHER = 99
-BUSINESS_REJECT_OTHER = 0
-BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE = 3
-
-MSG_NEW_ORDER_SINGLE = "D"
-MSG_ORDER_CANCEL_REQUEST = "F"
-MSG_ORDER_STATUS_REQUEST = "H"
-MSG_EXECUTION_REPORT = "8"
-MSG_ORDER_CANCEL_REJECT = "9"
-MSG_REJECT = "3"
-MSG_BUSINESS_MESSAGE_REJECT = "j"
-TEXT_LEN_MAX = 1024
-
-SIDES = {"1": Side.BUY, "2": Side.SELL}
-SIDE_CODES = {side: code for code, side in SIDES.items()}
 ORDER_TYPES = {"1": OrderType.MARKET, "2": OrderType.LIMIT}
 ORDER_TYPE_CODES = {t: code for code, t in ORDER_TYPES.items()} | {
     OrderType.STOP_LOSS: "3",
@@ -107,30 +99,6 @@ _ORD_REJ_REASONS = {TEXT_UNKNOWN_SYMBOL: "1", TEXT_UNKNOWN_ORDER: "5", TEXT_DUPL
 ORD_REJ_REASON_OTHER = "99"
 
 
-def required(message: fix.Message, tag: int) -> str:
-    """The value of ``tag``; raise ``FixMessageError`` (a session Reject) if absent."""
-    if not message.isSetField(tag):
-        raise FixMessageError(
-            f"required tag {tag} missing", tag=tag, reason=REJECT_REQUIRED_TAG_MISSING
-        )
-    return str(message.getField(tag))
-
-
-def optional(message: fix.Message, tag: int) -> str | None:
-    """The value of ``tag``, or None if the message does not carry it."""
-    return str(message.getField(tag)) if message.isSetField(tag) else None
-
-
-def msg_type(message: fix.Message) -> str:
-    """The MsgType (35) of a message."""
-    return _header_field(message, TAG_MSG_TYPE) or ""
-
-
-def _header_field(message: fix.Message, tag: int) -> str | None:
-    header = message.getHeader()
-    return str(header.getField(tag)) if header.isSetField(tag) else None
-
-
 def parse_side(message: fix.Message) -> Side:
     """The Side (54); a value other than buy or sell is an IncorrectTagValue reject."""
     side = SIDES.get(required(message, TAG_SIDE))
@@ -139,21 +107,9 @@ def parse_side(message: fix.Message) -> Side:
     return side
 
 
-def _decimal(message: fix.Message, tag: int, text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        raise FixMessageError(
-            f"tag {tag} is not a number", tag=tag, reason=REJECT_INCORRECT_DATA_FORMAT
-        )
-    return value
-
-
 def parse_new_order(message: fix.Message) -> NewOrderRequest:
     """A NewOrderSingle (D) as an engine request; an unknown OrdType or TIF becomes None."""
-    qty = _decimal(message, TAG_ORDER_QTY, required(message, TAG_ORDER_QTY))
+    qty = parse_decimal(TAG_ORDER_QTY, required(message, TAG_ORDER_QTY))
     price_text = optional(message, TAG_PRICE)
     tif_code = optional(message, TAG_TIME_IN_FORCE)
     return NewOrderRequest(
@@ -163,7 +119,7 @@ def parse_new_order(message: fix.Message) -> NewOrderRequest:
         order_type=ORDER_TYPES.get(required(message, TAG_ORD_TYPE)),
         # A fractional share count is not a whole number of lots: the engine rejects 0.
         qty=int(qty) if qty == qty.to_integral_value() else 0,
-        price=None if price_text is None else _decimal(message, TAG_PRICE, price_text),
+        price=None if price_text is None else parse_decimal(TAG_PRICE, price_text),
         time_in_force=TimeInForce.DAY if tif_code is None else TIME_IN_FORCES.get(tif_code),
     )
 
@@ -229,7 +185,7 @@ def reject_for(inbound: fix.Message, error: FixMessageError) -> fix.Message:
     message = fix.Message()
     kind = MSG_BUSINESS_MESSAGE_REJECT if error.business else MSG_REJECT
     message.getHeader().setField(TAG_MSG_TYPE, kind)
-    message.setField(TAG_REF_SEQ_NUM, _header_field(inbound, TAG_MSG_SEQ_NUM) or "0")
+    message.setField(TAG_REF_SEQ_NUM, optional(inbound.getHeader(), TAG_MSG_SEQ_NUM) or "0")
     message.setField(TAG_REF_MSG_TYPE, msg_type(inbound) or "?")
     if error.business:
         message.setField(TAG_BUSINESS_REJECT_REASON, str(error.reason))

@@ -21,6 +21,7 @@ from core.contracts import (
     Side,
     TimeInForce,
 )
+from fixbridge import fix44
 from fixbridge.bridge import parsing as p
 from fixbridge.bridge.exceptions import UnknownOrderError
 from fixbridge.bridge.execution import OrderRouter, ReportForwarder
@@ -73,7 +74,7 @@ class FakeSender:
 
     def send(self, message: fix.Message) -> None:
         p.check_outbound(message)
-        self.sent.append((p.msg_type(message), message.getField(p.TAG_CL_ORD_ID)))
+        self.sent.append((fix44.msg_type(message), message.getField(fix44.TAG_CL_ORD_ID)))
 
 
 class FakePublisher:

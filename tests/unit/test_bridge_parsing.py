@@ -10,6 +10,7 @@ import pytest
 import quickfix as fix
 
 from core.contracts import ExecType, NewOrder, OrderStatus, OrderType, Side, TimeInForce
+from fixbridge import fix44
 from fixbridge.bridge import parsing as p
 from fixbridge.bridge.config import initiator_config
 from fixbridge.exceptions import FixMessageError
@@ -126,14 +127,14 @@ def test_an_unknown_order_status_answer_is_a_final_rejected_status() -> None:
 @pytest.mark.parametrize(
     ("tag", "value", "reject_tag"),
     [
-        (p.TAG_CUM_QTY, None, p.TAG_CUM_QTY),  # removed
-        (p.TAG_LAST_PX, None, p.TAG_LAST_PX),  # a fill without a price
-        (p.TAG_ORD_STATUS, "Z", p.TAG_ORD_STATUS),
-        (p.TAG_EXEC_TYPE, "5", p.TAG_EXEC_TYPE),  # Replace: the bridge never asks for one
-        (p.TAG_CUM_QTY, "12.5", p.TAG_CUM_QTY),
-        (p.TAG_LAST_PX, "abc", p.TAG_LAST_PX),
-        (p.TAG_TRANSACT_TIME, "yesterday", p.TAG_TRANSACT_TIME),
-        (p.TAG_CL_ORD_ID, "not-a-uuid", None),
+        (fix44.TAG_CUM_QTY, None, fix44.TAG_CUM_QTY),  # removed
+        (fix44.TAG_LAST_PX, None, fix44.TAG_LAST_PX),  # a fill without a price
+        (fix44.TAG_ORD_STATUS, "Z", fix44.TAG_ORD_STATUS),
+        (fix44.TAG_EXEC_TYPE, "5", fix44.TAG_EXEC_TYPE),  # Replace: the bridge never asks for one
+        (fix44.TAG_CUM_QTY, "12.5", fix44.TAG_CUM_QTY),
+        (fix44.TAG_LAST_PX, "abc", fix44.TAG_LAST_PX),
+        (fix44.TAG_TRANSACT_TIME, "yesterday", fix44.TAG_TRANSACT_TIME),
+        (fix44.TAG_CL_ORD_ID, "not-a-uuid", None),
     ],
 )
 def test_an_invalid_report_raises_a_session_reject(
@@ -149,8 +150,8 @@ def test_an_invalid_report_raises_a_session_reject(
     assert caught.value.tag == reject_tag
     assert not caught.value.business
     reject = p.reject_for(message, caught.value)
-    assert p.msg_type(reject) == p.MSG_REJECT
-    assert reject.getField(p.TAG_REF_SEQ_NUM) == "7"
+    assert fix44.msg_type(reject) == fix44.MSG_REJECT
+    assert reject.getField(fix44.TAG_REF_SEQ_NUM) == "7"
 
 
 def test_a_duplicate_clordid_reject_is_recognized() -> None:
@@ -196,14 +197,14 @@ def test_a_new_order_becomes_a_new_order_single_the_exchange_parses_back() -> No
         Decimal("1520.45"),
     )
     assert request.time_in_force is TimeInForce.IOC
-    assert message.getField(p.TAG_TRANSACT_TIME) == "20240916-04:00:00.123456"
+    assert message.getField(fix44.TAG_TRANSACT_TIME) == "20240916-04:00:00.123456"
 
 
 def test_a_market_order_carries_no_price() -> None:
     message = p.new_order_single(_new_order(order_type=OrderType.MARKET, price=None), NOW_NS)
     p.check_outbound(message)
-    assert not message.isSetField(p.TAG_PRICE)
-    assert message.getField(p.TAG_ORD_TYPE) == "1"
+    assert not message.isSetField(fix44.TAG_PRICE)
+    assert message.getField(fix44.TAG_ORD_TYPE) == "1"
 
 
 def test_cancel_and_status_requests_name_the_order() -> None:
@@ -227,7 +228,12 @@ def test_cancel_and_status_requests_name_the_order() -> None:
 
 @pytest.mark.parametrize(
     ("tag", "value"),
-    [(p.TAG_CL_ORD_ID, "ABC"), (p.TAG_ORDER_QTY, "0"), (p.TAG_PRICE, "-1"), (p.TAG_SIDE, "7")],
+    [
+        (fix44.TAG_CL_ORD_ID, "ABC"),
+        (fix44.TAG_ORDER_QTY, "0"),
+        (fix44.TAG_PRICE, "-1"),
+        (fix44.TAG_SIDE, "7"),
+    ],
 )
 def test_an_outbound_message_is_checked_before_sending(tag: int, value: str) -> None:
     message = p.new_order_single(_new_order(), NOW_NS)
@@ -238,7 +244,7 @@ def test_an_outbound_message_is_checked_before_sending(tag: int, value: str) -> 
 
 def test_an_outbound_message_missing_a_tag_is_refused() -> None:
     message = p.order_status_request(p.OrderRef(ORDER_ID, "ACME", Side.BUY, 1))
-    message.removeField(p.TAG_SYMBOL)
+    message.removeField(fix44.TAG_SYMBOL)
     with pytest.raises(ValueError, match="missing tags"):
         p.check_outbound(message)
 
