@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import quickfix as fix
 
 BEGIN_STRING = "FIX.4.4"
 
@@ -48,3 +51,26 @@ def session_ini(
         "",
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFiles:
+    """QuickFIX's settings, file store and file log factories for one end's state folder."""
+
+    settings: fix.SessionSettings
+    store: fix.FileStoreFactory
+    logs: fix.FileLogFactory
+
+
+def session_files(state: Path, config_name: str, config_text: str) -> SessionFiles:
+    """Write the INI text under ``state`` and open QuickFIX's settings, store and log on it."""
+    state.mkdir(parents=True, exist_ok=True)
+    config_path = state / config_name
+    # QuickFIX reads its settings from a file; the text is generated from Settings each start.
+    config_path.write_text(config_text, encoding="utf-8")
+    session_settings = fix.SessionSettings(str(config_path))
+    return SessionFiles(
+        session_settings,
+        fix.FileStoreFactory(session_settings),
+        fix.FileLogFactory(session_settings),
+    )

@@ -24,6 +24,7 @@ from fixbridge.bridge import parsing as p
 from fixbridge.bridge.config import BEGIN_STRING, bridge_dir, initiator_config
 from fixbridge.bridge.exceptions import PublishError
 from fixbridge.exceptions import FixMessageError
+from fixbridge.session_config import session_files
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +136,10 @@ class FixSession:
     """The QuickFIX SocketInitiator with a file store and file log under the bridge's folder."""
 
     def __init__(self, settings: Settings, application: BridgeApplication) -> None:
-        state = bridge_dir(settings)
-        state.mkdir(parents=True, exist_ok=True)
-        config_path = state / "initiator.cfg"
-        # QuickFIX reads its settings from a file; the text is generated from Settings each start.
-        config_path.write_text(initiator_config(settings), encoding="utf-8")
-        self._session_settings = fix.SessionSettings(str(config_path))
-        self._store = fix.FileStoreFactory(self._session_settings)
-        self._logs = fix.FileLogFactory(self._session_settings)
-        self._initiator = fix.SocketInitiator(
-            application, self._store, self._session_settings, self._logs
-        )
+        files = session_files(bridge_dir(settings), "initiator.cfg", initiator_config(settings))
+        # QuickFIX keeps raw pointers to these: they must live as long as the engine does.
+        self._files = files
+        self._initiator = fix.SocketInitiator(application, files.store, files.settings, files.logs)
         self.application = application
         self.session_id = fix.SessionID(
             BEGIN_STRING, settings.bridge_sender_comp_id, settings.bridge_target_comp_id

@@ -13,13 +13,13 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
 
 import quickfix as fix
 
 from core.settings import Settings
 from fixbridge import fix44
 from fixbridge.exceptions import FixMessageError
+from fixbridge.session_config import session_files
 from fixbridge.simulator import fix_messages as fm
 from fixbridge.simulator.config import acceptor_config, simulator_dir
 from fixbridge.simulator.journal import FillJournal
@@ -160,17 +160,10 @@ class Acceptor:
     """The QuickFIX SocketAcceptor with a file store and file log under the state folder."""
 
     def __init__(self, settings: Settings, application: ExchangeApplication) -> None:
-        state = simulator_dir(settings)
-        state.mkdir(parents=True, exist_ok=True)
-        config_path: Path = state / "acceptor.cfg"
-        # QuickFIX reads its settings from a file; the text is generated from Settings each start.
-        config_path.write_text(acceptor_config(settings), encoding="utf-8")
-        self._session_settings = fix.SessionSettings(str(config_path))
-        self._store = fix.FileStoreFactory(self._session_settings)
-        self._logs = fix.FileLogFactory(self._session_settings)
-        self._acceptor = fix.SocketAcceptor(
-            application, self._store, self._session_settings, self._logs
-        )
+        files = session_files(simulator_dir(settings), "acceptor.cfg", acceptor_config(settings))
+        # QuickFIX keeps raw pointers to these: they must live as long as the engine does.
+        self._files = files
+        self._acceptor = fix.SocketAcceptor(application, files.store, files.settings, files.logs)
         self.application = application
         self.port = settings.sim_fix_port
 
