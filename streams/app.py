@@ -8,17 +8,32 @@ codecs, so a bad payload becomes a dead letter instead of a crashed stream.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import faust
+from mode import ServiceT
 
 from core.settings import Settings, get_settings
 
 
+class StreamsApp(faust.App):
+    """Faust's App, starting Faust's own consumer only when a Faust agent needs it."""
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        """The services started with the app (called once, at start, after agents registered)."""
+        # The tick agents consume below Faust (streams/batch_consumer.py). A worker with no
+        # Faust agent would make Faust's consumer subscribe to nothing, which aiokafka refuses.
+        self.boot_strategy.enable_kafka_consumer = bool(self.agents)
+        return super().on_init_dependencies()
+
+
 def create_app(settings: Settings) -> faust.App:
     """A Faust app bound to the project's Kafka; state lives in PostgreSQL, not in Faust tables."""
-    return faust.App(
+    return StreamsApp(
         settings.streams_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
+        datadir=str(settings.streams_data_dir or settings.state_dir / "streams"),
         web_host=settings.streams_web_host,
         web_port=settings.streams_web_port,
         consumer_auto_offset_reset="earliest",
