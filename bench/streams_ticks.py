@@ -245,12 +245,14 @@ def running_workers(
     modules: Sequence[str],
     database: str,
     made: StreamTopics,
-    watch_topic: str,
+    watch_topic: str | None,
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[WorkerGroup]:
     """Start ``count`` workers of a fresh app; stop all (SIGTERM, then SIGKILL) at the end.
 
-    The group watched (membership, committed offsets) is the batch consumer's of ``watch_topic``.
+    The group watched (membership, committed offsets) is the batch consumer's of
+    ``watch_topic``, whose workers wait at a gate until all are ready; None: Faust's own group
+    (the app id), for Faust agents, started one after another.
     """
     app_id = f"bench-streams-{uuid.uuid4().hex[:8]}"
     workdir = settings.state_dir / "bench" / app_id
@@ -271,7 +273,8 @@ def running_workers(
         **made.env(),
         **(extra_env or {}),
     }
-    group = WorkerGroup(app_id, batch_group_id(app_id, watch_topic))
+    watched = app_id if watch_topic is None else batch_group_id(app_id, watch_topic)
+    group = WorkerGroup(app_id, watched)
     gate_dir = workdir / "gate"
     gate_dir.mkdir()
     try:
@@ -288,10 +291,13 @@ def running_workers(
                 )
             group.procs.append(proc)
             group.logs.append(path)
+            if watch_topic is None and index + 1 < count:
+                # Started together, Faust workers were seen rebalancing forever: join one by one.
+                _wait_stable(settings, group, index + 1)
         # Every worker started and waits at the gate: open it, so they join the group together
         # (a worker that joined first would drain the topic alone while the others start).
         deadline = time.monotonic() + JOIN_TIMEOUT_S
-        while streams_gate.ready_count(gate_dir) < count:
+        while watch_topic is not None and streams_gate.ready_count(gate_dir) < count:
             group.check_alive()
             if time.monotonic() > deadline:
                 raise BenchError(f"{count} worker(s) not ready after {JOIN_TIMEOUT_S} s")
@@ -317,6 +323,16 @@ def _group_stable(admin: AdminClient, group_id: str, members: int) -> bool:
     except KafkaException:
         return False
     return str(description.state).endswith("STABLE") and len(description.members) == members
+
+
+def _wait_stable(settings: Settings, group: WorkerGroup, members: int) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    while not _group_stable(admin, group.group_id, members):
+        group.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f"group {group.group_id} not stable with {members} member(s)")
+        time.sleep(POLL_S)
 
 
 def _committed_total(consumer: Consumer, topic: str, partitions: int) -> int:

@@ -1,9 +1,11 @@
 """The one Faust app of the platform and the topics its agents read and write.
 
-Faust apps are process-wide singletons: the app and the topics are built here once from the
-settings, and each agent module (streams/settle.py, candles.py, conflate.py, stops.py) registers
-its agent on this app. Values travel as raw bytes; agents decode them with core.contracts
-codecs, so a bad payload becomes a dead letter instead of a crashed stream.
+Faust apps are process-wide singletons: the app is built here once from the settings, and each
+agent module (streams/settle.py, candles.py, conflate.py, stops.py) registers on it. The agents
+consume in batches below Faust's per-event streams (streams/batch_consumer.py says why); Faust
+runs the worker, its tasks and timers, the web page, and produces (dead letters, md.conflated).
+Values travel as raw bytes; agents decode them with core.contracts codecs, so a bad payload
+becomes a dead letter instead of a crashed stream.
 """
 
 from __future__ import annotations
@@ -57,7 +59,4 @@ def raw_topic(name: str) -> faust.TopicT:
     )
 
 
-ticks_topic = raw_topic(settings.topic_ticks)
 conflated_topic = raw_topic(settings.topic_conflated)
-orders_topic = raw_topic(settings.topic_orders)
-execution_reports_topic = raw_topic(settings.topic_execution_reports)

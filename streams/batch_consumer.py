@@ -130,6 +130,18 @@ class BatchConsumer:
             self.on_revoked()
 
 
+async def run_or_crash(
+    consumer: BatchConsumer, crash: Callable[[BaseException], Awaitable[None]], what: str
+) -> None:
+    """Run ``consumer``; a failure that is not a message's (a bug, Kafka refusing a dead letter)
+    leaves the batch uncommitted and crashes the worker, so the next one replays the batch."""
+    try:
+        await consumer.run()
+    except Exception as exc:
+        log.critical("%s: batch failed; stopping the worker", what, exc_info=True)
+        await crash(exc)
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: BatchConsumer) -> None:
         self.owner = owner

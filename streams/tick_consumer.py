@@ -12,16 +12,13 @@ silently; late ticks are the candles agent's own letters.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from streams.app import app, settings
-from streams.batch_consumer import BatchConsumer, Records
+from streams.batch_consumer import BatchConsumer, Records, run_or_crash
 from streams.metrics import add_lag_source, observe
 from streams.tick_input import TickBatch, decode_values
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,13 +72,7 @@ async def consume_ticks() -> None:
     consumer = BatchConsumer(settings, settings.topic_ticks, handle_records, _revoked)
     add_lag_source(settings.topic_ticks, consumer.lag)
     try:
-        await consumer.run()
-    except Exception as exc:
-        # Not a database fault (the agents retry those) nor a bad message (dead-lettered): a
-        # bug, or Kafka refusing a dead letter. The batch stays uncommitted; stop the worker so
-        # the next one replays it.
-        log.critical("tick agents: batch failed; stopping the worker", exc_info=True)
-        await app.crash(exc)
+        await run_or_crash(consumer, app.crash, "tick agents")
     finally:
         for agent in _agents:
             if agent.stop is not None:

@@ -31,6 +31,7 @@ from tests.integration.tick_agents_support import (
     read_dead_letters,
     running_workers,
     seed_symbols,
+    ticks_group_of,
     wait_all_applied,
     wait_until,
     worker_topics,
@@ -101,10 +102,7 @@ def test_one_worker_builds_every_candle_and_dead_letters_the_rest(
         letters = read_dead_letters(
             running_stack,
             names.dlq,
-            lambda ls: (
-                sum(1 for x in ls if x.consumer == "candles") >= 120
-                and sum(1 for x in ls if x.consumer == "conflate") >= 100
-            ),
+            lambda ls: sum(1 for x in ls if x.consumer == "candles") >= 120,
             quiet_s=2.0,
         )
     assert_candles_match(db_dsn, stream)
@@ -118,10 +116,8 @@ def test_one_worker_builds_every_candle_and_dead_letters_the_rest(
     )
     assert len({(x.partition, x.offset) for x in mine}) == 120
     assert all(x.source_topic == names.ticks for x in mine)
-    # The conflate agent dead-letters the same poison (not the late ticks: it just drops them).
-    conflate = {(x.partition, x.offset) for x in letters if x.consumer == "conflate"}
-    assert len(conflate) == 100
-    assert conflate == {(x.partition, x.offset) for x in mine if x.error_type != "LateTickError"}
+    # One letter per bad tick: the tick agents share one decode, and candles owns the letters.
+    assert len(letters) == 120
 
 
 def test_two_workers_share_the_partitions_and_build_the_same_candles(
@@ -130,9 +126,10 @@ def test_two_workers_share_the_partitions_and_build_the_same_candles(
     seed_symbols(db_dsn)
     stream = generate_stream(30_000, seed=12, poison=100, late_beyond_grace=20)
     with running_workers(running_stack, db_dsn, names, tmp_path, count=2) as workers:
+        group = workers.ticks_group
         wait_until(
             lambda: (
-                sorted(len(a) for a in group_assignment(running_stack, workers.app_id, names.ticks))
+                sorted(len(a) for a in group_assignment(running_stack, group, names.ticks))
                 == [PARTITIONS // 2, PARTITIONS // 2]
             ),
             "two workers sharing the partitions",
@@ -154,10 +151,9 @@ def test_a_replay_from_the_start_counts_nothing_twice(
         # A fresh consumer group reads every offset again.
         replay = workers.start(app_id=workers.app_id + "-replay")
         ends = end_offsets(running_stack, names.ticks)
+        replay_group = ticks_group_of(workers.app_id + "-replay", names.ticks)
         wait_until(
-            lambda: (
-                committed_offsets(running_stack, workers.app_id + "-replay", names.ticks) == ends
-            ),
+            lambda: committed_offsets(running_stack, replay_group, names.ticks) == ends,
             "the replaying group to commit every offset",
         )
         workers.stop(replay)
@@ -188,7 +184,7 @@ def test_kill_9_mid_stream_then_restart_gives_the_same_candles(
         )
         workers.kill_9(workers.procs[0])
         applied_at_kill = applied_offsets(db_dsn, names.ticks)
-        committed_at_kill = committed_offsets(running_stack, workers.app_id, names.ticks)
+        committed_at_kill = committed_offsets(running_stack, workers.ticks_group, names.ticks)
         assert sum(max(0, o) for o in committed_at_kill.values()) < sum(applied_at_kill.values())
         workers.start()
         wait_all_applied(running_stack, db_dsn, names.ticks)
