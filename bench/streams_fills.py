@@ -90,7 +90,7 @@ class Prepared:
     symbol: str
 
 
-async def _prepare(dsn: str, settings: Settings, load: FillsLoad, symbol: str) -> Prepared:
+async def prepare_orders(dsn: str, settings: Settings, load: FillsLoad, symbol: str) -> Prepared:
     """Users with cash, holdings rows, the agent's orders and pgbench's, all in bulk."""
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         user_ids = []
@@ -247,7 +247,7 @@ def measure(settings: Settings, host: HostInfo, load: FillsLoad) -> list[Row]:
         migrated_database(settings, BENCH_DATABASE, instruments) as dsn,
         stream_topics(settings, ticks_partitions=1, reports_partitions=load.partitions) as made,
     ):
-        prepared = asyncio.run(_prepare(dsn, settings, load, symbol))
+        prepared = asyncio.run(prepare_orders(dsn, settings, load, symbol))
         ceiling = pgbench_settle_fill(settings, BENCH_DATABASE, host, load, host.nproc)
         log.info("pgbench settle_fill: %.0f fills/s", ceiling.value)
         messages = make_reports(prepared, load)

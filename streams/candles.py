@@ -19,7 +19,7 @@ import logging
 import psycopg
 
 from core.db import AsyncPool, make_async_pool
-from streams.app import settings
+from streams.app import app, settings
 from streams.candle_builder import CandleBuilder, Reject, apply_partition
 from streams.candle_store import existing_symbols, lock_cursors, save_cursors, upsert_candles
 from streams.dlq import send_to_dlq
@@ -107,3 +107,6 @@ async def handle(batch: TickBatch) -> None:
 
 
 register(TickAgent(AGENT, handle, start=_start, stop=_stop))
+
+# ``faust -A streams.candles worker`` runs this agent alone: the module names the app.
+__all__ = ["app", "apply_batch", "handle"]

@@ -56,14 +56,17 @@ def dead_lettered(agent: str) -> None:
 
 
 def _consumer_lag_by_topic() -> dict[str, int]:
-    consumer = app.consumer
-    # Faust keeps the committed offsets privately; lag here is "not yet committed".
-    committed: dict[object, int | None] = getattr(consumer, "_committed_offset", {})
     totals: dict[str, int] = {}
-    for tp in consumer.assignment():
-        highwater = consumer.highwater(tp) or 0
-        position = committed.get(tp) or 0
-        totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
+    # Faust's own consumer runs only for Faust agents (streams/app.StreamsApp); ours consume in
+    # batches and report below.
+    if app.agents:
+        consumer = app.consumer
+        # Faust keeps the committed offsets privately; lag here is "not yet committed".
+        committed: dict[object, int | None] = getattr(consumer, "_committed_offset", {})
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp) or 0
+            position = committed.get(tp) or 0
+            totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
     for topic, lag_of in _lag_sources.items():
         totals[topic] = totals.get(topic, 0) + lag_of()
     return totals

@@ -18,7 +18,7 @@ from typing import TypedDict
 
 from core.db import AsyncPool
 from core.exceptions import ContractError
-from streams.app import settings
+from streams.app import app, settings
 from streams.db_retry import open_pool, retry_transient
 from streams.stop_trigger import PendingStop, load_pending_stops, release_stop
 from streams.tick_consumer import TickAgent, register
@@ -141,3 +141,7 @@ def price_ranges(batch: TickBatch, book: StopBook) -> dict[str, tuple[Decimal, D
                 (price, price) if seen is None else (min(seen[0], price), max(seen[1], price))
             )
     return ranges
+
+
+# ``faust -A streams.stops worker`` runs this agent alone: the module names the app.
+__all__ = ["app", "check_batch", "handle"]

@@ -22,7 +22,6 @@ from tests.integration.tick_agents_support import (
     WIDTHS_S,
     TickStream,
     WorkerTopics,
-    applied_offsets,
     database_candles,
     end_offsets,
     expected_candles,
@@ -165,27 +164,3 @@ def test_a_replay_from_the_start_counts_nothing_twice(
         quiet_s=3.0,
     )
     assert sum(1 for x in letters if x.consumer == "candles") == 120  # none sent twice
-
-
-def test_kill_9_mid_stream_then_restart_gives_the_same_candles(
-    running_stack: Settings, db_dsn: str, names: WorkerTopics, tmp_path: Path
-) -> None:
-    seed_symbols(db_dsn)
-    stream = generate_stream(80_000, seed=14, poison=100, late_beyond_grace=20)
-    produce(running_stack, names.ticks, stream.messages)
-    total = sum(end_offsets(running_stack, names.ticks).values())
-    # Commit rarely, so the killed worker leaves much applied but uncommitted: it is replayed.
-    with running_workers(
-        running_stack, db_dsn, names, tmp_path, BROKER_STREAMS_COMMIT_INTERVAL_MS="10000"
-    ) as workers:
-        wait_until(
-            lambda: sum(applied_offsets(db_dsn, names.ticks).values()) > total // 3,
-            "a third of the stream applied",
-        )
-        workers.kill_9(workers.procs[0])
-        applied_at_kill = applied_offsets(db_dsn, names.ticks)
-        committed_at_kill = committed_offsets(running_stack, workers.ticks_group, names.ticks)
-        assert sum(max(0, o) for o in committed_at_kill.values()) < sum(applied_at_kill.values())
-        workers.start()
-        wait_all_applied(running_stack, db_dsn, names.ticks)
-    assert_candles_match(db_dsn, stream)
