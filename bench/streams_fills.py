@@ -27,6 +27,7 @@ from decimal import Decimal
 import psycopg
 
 from bench.exceptions import BenchError
+from bench.orders_api import pgbench_threads
 from bench.pg_ceiling import PgbenchLoad, _run_pgbench, parse_pgbench_output
 from bench.report import HostInfo, Result, Row
 from bench.streams_ticks import (
@@ -173,9 +174,7 @@ def pgbench_settle_fill(
     settings: Settings, database: str, host: HostInfo, load: FillsLoad, nproc: int
 ) -> Result:
     """pgbench running settle_fill.sql on pgbench's orders: the ceiling, in fills/s."""
-    threads = max(t for t in range(1, min(load.pgbench_clients, nproc) + 1))
-    while load.pgbench_clients % threads:
-        threads -= 1
+    threads = pgbench_threads(load.pgbench_clients, nproc)
     pg_load = PgbenchLoad(load.pgbench_clients, threads, load.pgbench_seconds)
     cost = notional(FILL_QTY, FILL_PX)
     variables = {

@@ -122,10 +122,9 @@ def poison_message(rng: random.Random, clock: int) -> tuple[bytes | None, bytes]
     return b"NOSUCH", TICKS.encode(unknown)
 
 
-def expected_candles(ticks: list[Tick], width_s: int) -> pl.DataFrame:
-    """The candles of ``ticks`` at ``width_s``, computed by Polars from the ticks themselves."""
-    width_ns = width_s * NS_PER_S
-    frame = pl.DataFrame(
+def ticks_frame(ticks: list[Tick]) -> pl.DataFrame:
+    """The ticks as a Polars frame (build it once when computing several widths)."""
+    return pl.DataFrame(
         {
             "symbol": [t.symbol for t in ticks],
             "ts": [t.ts_event_ns for t in ticks],
@@ -141,6 +140,12 @@ def expected_candles(ticks: list[Tick], width_s: int) -> pl.DataFrame:
             "size": pl.Int64,
         },
     )
+
+
+def expected_candles(ticks: list[Tick] | pl.DataFrame, width_s: int) -> pl.DataFrame:
+    """The candles of ``ticks`` at ``width_s``, computed by Polars from the ticks themselves."""
+    width_ns = width_s * NS_PER_S
+    frame = ticks if isinstance(ticks, pl.DataFrame) else ticks_frame(ticks)
     return (
         frame.with_columns(bucket_s=(pl.col("ts") // width_ns) * width_s)
         .sort("symbol", "ts", "seq")
