@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ticks-seconds", type=float, default=10.0, metavar="S", help="window")
     parser.add_argument("--ticks-warmup-seconds", type=float, default=2.0, metavar="S")
     parser.add_argument("--ticks-workers", type=_levels, default=(1, 2), metavar="N,N,...")
-    parser.add_argument("--streams-ticks", type=int, default=200_000, metavar="N")
+    parser.add_argument("--streams-ticks", type=int, default=1_000_000, metavar="N")
     parser.add_argument("--streams-ticks-workers", type=_levels, default=(1, 2), metavar="N,N")
     parser.add_argument("--streams-fills", type=int, default=20_000, metavar="N")
     parser.add_argument(
