@@ -44,7 +44,7 @@ from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench import kafka_ceiling
+from bench import kafka_ceiling, streams_gate
 from bench.exceptions import BenchError
 from bench.pg_ceiling import bench_database
 from bench.report import HostInfo, Result, Row
@@ -53,6 +53,7 @@ from core.instruments import Instrument, instrument_universe, seed_instruments
 from core.settings import PROJECT_ROOT, Settings
 from infra.migrate import apply_migrations
 from infra.topics import ADMIN_TIMEOUT_S, TopicSpec, ensure_topics
+from streams.batch_consumer import group_id as batch_group_id
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +212,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def worker_command(modules: Sequence[str], web_port: int) -> list[str]:
-    """A ``faust worker`` of the one app with only ``modules``' agents registered."""
+def worker_command(modules: Sequence[str], web_port: int, gate_dir: Path) -> list[str]:
+    """A ``faust worker`` of the one app with only ``modules``' agents, held at ``gate_dir``."""
     imports = "; ".join(f"import {m}" for m in modules)
-    code = f"{imports}; from streams.app import app; app.main()"
+    gate = f"from bench.streams_gate import install; install({str(gate_dir)!r})"
+    code = f"{imports}; {gate}; from streams.app import app; app.main()"
     return [sys.executable, "-c", code, "worker", "-l", "info", "--web-port", str(web_port)]
 
 
@@ -223,6 +225,7 @@ class WorkerGroup:
     """Worker processes of one fresh consumer group (the Faust app id); see ``running_workers``."""
 
     app_id: str
+    group_id: str  # the consumer group of the watched topic (streams/batch_consumer.group_id)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
@@ -242,9 +245,15 @@ def running_workers(
     modules: Sequence[str],
     database: str,
     made: StreamTopics,
+    watch_topic: str | None,
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[WorkerGroup]:
-    """Start ``count`` workers in a fresh group; stop all (SIGTERM, then SIGKILL) at the end."""
+    """Start ``count`` workers of a fresh app; stop all (SIGTERM, then SIGKILL) at the end.
+
+    The group watched (membership, committed offsets) is the batch consumer's of
+    ``watch_topic``, whose workers wait at a gate until all are ready; None: Faust's own group
+    (the app id), for Faust agents, started one after another.
+    """
     app_id = f"bench-streams-{uuid.uuid4().hex[:8]}"
     workdir = settings.state_dir / "bench" / app_id
     workdir.mkdir(parents=True, exist_ok=True)
@@ -259,28 +268,41 @@ def running_workers(
         "BROKER_PG_PORT": str(settings.pg_port),
         "BROKER_PG_DATABASE": database,
         "BROKER_STREAMS_APP_ID": app_id,
+        "BROKER_STREAMS_DATA_DIR": str(workdir / "faust-data"),
         "BROKER_STREAMS_COMMIT_INTERVAL_MS": str(WORKER_COMMIT_INTERVAL_MS),
         **made.env(),
         **(extra_env or {}),
     }
-    group = WorkerGroup(app_id)
+    watched = app_id if watch_topic is None else batch_group_id(app_id, watch_topic)
+    group = WorkerGroup(app_id, watched)
+    gate_dir = workdir / "gate"
+    gate_dir.mkdir()
     try:
         for index in range(count):
             port = _free_port()
             path = workdir / f"worker-{index}.log"
             with path.open("wb") as out:
                 proc = subprocess.Popen(
-                    worker_command(modules, port),
-                    cwd=workdir,  # Faust writes its data folder into the working directory
+                    worker_command(modules, port, gate_dir),
+                    cwd=workdir,
                     env=env | {"BROKER_STREAMS_WEB_PORT": str(port)},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
             group.procs.append(proc)
             group.logs.append(path)
-            if index + 1 < count:
+            if watch_topic is None and index + 1 < count:
                 # Started together, Faust workers were seen rebalancing forever: join one by one.
                 _wait_stable(settings, group, index + 1)
+        # Every worker started and waits at the gate: open it, so they join the group together
+        # (a worker that joined first would drain the topic alone while the others start).
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while watch_topic is not None and streams_gate.ready_count(gate_dir) < count:
+            group.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"{count} worker(s) not ready after {JOIN_TIMEOUT_S} s")
+            time.sleep(POLL_S)
+        streams_gate.open_gate(gate_dir)
         log.info("started %d worker(s) of group %s, logs in %s", count, app_id, workdir)
         yield group
     finally:
@@ -306,10 +328,10 @@ def _group_stable(admin: AdminClient, group_id: str, members: int) -> bool:
 def _wait_stable(settings: Settings, group: WorkerGroup, members: int) -> None:
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     deadline = time.monotonic() + JOIN_TIMEOUT_S
-    while not _group_stable(admin, group.app_id, members):
+    while not _group_stable(admin, group.group_id, members):
         group.check_alive()
         if time.monotonic() > deadline:
-            raise BenchError(f"group {group.app_id} not stable with {members} member(s)")
+            raise BenchError(f"group {group.group_id} not stable with {members} member(s)")
         time.sleep(POLL_S)
 
 
@@ -353,15 +375,15 @@ def measure_group(
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": group.app_id,
+            "group.id": group.group_id,
             "enable.auto.commit": False,
         }
     )
     try:
-        while not _group_stable(admin, group.app_id, len(group.procs)):
+        while not _group_stable(admin, group.group_id, len(group.procs)):
             group.check_alive()
             if time.monotonic() > deadline:
-                raise BenchError(f"group {group.app_id} never became stable")
+                raise BenchError(f"group {group.group_id} never became stable")
             time.sleep(POLL_S)
         t0 = time.perf_counter()
         c0 = _committed_total(consumer, topic, partitions)
@@ -369,7 +391,7 @@ def measure_group(
         while committed < total:
             group.check_alive()
             if time.monotonic() > deadline:
-                raise BenchError(f"group {group.app_id} committed {committed:_} of {total:_}")
+                raise BenchError(f"group {group.group_id} committed {committed:_} of {total:_}")
             time.sleep(POLL_S)
             committed = _committed_total(consumer, topic, partitions)
         t1 = time.perf_counter()
@@ -530,6 +552,7 @@ def measure(settings: Settings, host: HostInfo, load: TicksLoad) -> list[Row]:
                 modules=TICK_AGENT_MODULES,
                 database=BENCH_DATABASE,
                 made=made,
+                watch_topic=made.ticks,
             ) as group:
                 run = measure_group(
                     settings, group, made.ticks, load.partitions, load.ticks, deadline

@@ -240,6 +240,9 @@ class Settings(BaseSettings):
     startup_timeout_s: float = 60.0
     shutdown_timeout_s: float = 30.0
 
+    # Issue 5 (streams throughput): where Faust keeps its data folder (None: state_dir/streams).
+    streams_data_dir: Path | None = None
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""

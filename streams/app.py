@@ -1,24 +1,41 @@
 """The one Faust app of the platform and the topics its agents read and write.
 
-Faust apps are process-wide singletons: the app and the topics are built here once from the
-settings, and each agent module (streams/settle.py, candles.py, conflate.py, stops.py) registers
-its agent on this app. Values travel as raw bytes; agents decode them with core.contracts
-codecs, so a bad payload becomes a dead letter instead of a crashed stream.
+Faust apps are process-wide singletons: the app is built here once from the settings, and each
+agent module (streams/settle.py, candles.py, conflate.py, stops.py) registers on it. The agents
+consume in batches below Faust's per-event streams (streams/batch_consumer.py says why); Faust
+runs the worker, its tasks and timers, the web page, and produces (dead letters, md.conflated).
+Values travel as raw bytes; agents decode them with core.contracts codecs, so a bad payload
+becomes a dead letter instead of a crashed stream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import faust
+from mode import ServiceT
 
 from core.settings import Settings, get_settings
 
 
+class StreamsApp(faust.App):
+    """Faust's App, starting Faust's own consumer only when a Faust agent needs it."""
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        """The services started with the app (called once, at start, after agents registered)."""
+        # The tick agents consume below Faust (streams/batch_consumer.py). A worker with no
+        # Faust agent would make Faust's consumer subscribe to nothing, which aiokafka refuses.
+        self.boot_strategy.enable_kafka_consumer = bool(self.agents)
+        return super().on_init_dependencies()
+
+
 def create_app(settings: Settings) -> faust.App:
     """A Faust app bound to the project's Kafka; state lives in PostgreSQL, not in Faust tables."""
-    return faust.App(
+    return StreamsApp(
         settings.streams_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
+        datadir=str(settings.streams_data_dir or settings.state_dir / "streams"),
         web_host=settings.streams_web_host,
         web_port=settings.streams_web_port,
         consumer_auto_offset_reset="earliest",
@@ -42,7 +59,4 @@ def raw_topic(name: str) -> faust.TopicT:
     )
 
 
-ticks_topic = raw_topic(settings.topic_ticks)
 conflated_topic = raw_topic(settings.topic_conflated)
-orders_topic = raw_topic(settings.topic_orders)
-execution_reports_topic = raw_topic(settings.topic_execution_reports)

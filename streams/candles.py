@@ -1,32 +1,31 @@
 """The candles agent: ``md.ticks`` -> 1 s OHLCV rows in ``candles``, one transaction per batch.
 
-Per batch: decode every message once, lock the batch's partition cursors, count the ticks past
-them in memory (candle_builder), upsert the candles in one statement, move the cursors, publish
-the dead letters, commit. Rollups to 1m..1d are SQL (sql/migrations/0012_candles.sql).
+Batches come from the tick consumer (streams/tick_consumer.py), decoded once. Per batch: lock
+the batch's partition cursors, count the ticks past them in memory (candle_builder), upsert the
+candles in one statement, move the cursors, publish the dead letters, commit. Rollups to 1m..1d
+are SQL (sql/migrations/0012_candles.sql).
 
 Kafka delivery is at least once; the effects are exactly once because the cursors commit with
-the candles (see candle_store.py). A message is acknowledged to Faust only after its batch
-committed, so a worker stopped mid-batch never lets Faust commit an offset not yet counted.
+the candles (see candle_store.py). The tick consumer commits a batch's Kafka offsets only after
+this transaction committed. Every bad tick (not a tick, unknown symbol, late) is dead-lettered
+here, once: past the cursor, so a replay does not send it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import cast
 
 import psycopg
-from faust import Stream
-from faust.types import EventT, StreamT
 
 from core.db import AsyncPool, make_async_pool
-from streams.app import app, settings, ticks_topic
+from streams.app import app, settings
 from streams.candle_builder import CandleBuilder, Reject, apply_partition
 from streams.candle_store import existing_symbols, lock_cursors, save_cursors, upsert_candles
 from streams.dlq import send_to_dlq
-from streams.metrics import dead_lettered, observe
-from streams.tick_input import SymbolDirectory, TickBatch, decode_events
+from streams.metrics import dead_lettered
+from streams.tick_consumer import TickAgent, register
+from streams.tick_input import SymbolDirectory, TickBatch
 
 AGENT = "candles"
 RETRY_BACKOFF_MS_MIN = 50
@@ -83,41 +82,31 @@ async def apply_until_done(pool: AsyncPool, batch: TickBatch) -> None:
             backoff_ms = min(backoff_ms * 2, settings.streams_db_retry_backoff_ms_max)
 
 
-def hold(events: Sequence[EventT[bytes]]) -> None:
-    """Keep Faust from committing these offsets until ``release``: take_events acks them anyway."""
-    for event in events:
-        event.message.incref()
+class _Pool:
+    """The agent's database pool, opened when the worker starts its tick consumer."""
+
+    pool: AsyncPool | None = None
 
 
-def release(events: Sequence[EventT[bytes]]) -> None:
-    """Let Faust commit these offsets: their batch is in the database."""
-    for event in events:
-        event.ack()
+async def _start() -> None:
+    _Pool.pool = make_async_pool(settings, AGENT)
+    await _Pool.pool.open()
 
 
-@app.agent(ticks_topic)
-async def candles(stream: StreamT[bytes]) -> None:
-    """Build 1 s candles from ticks, batch by batch."""
-    pool = make_async_pool(settings, AGENT)
-    await pool.open()
-    topic = settings.topic_ticks
-    try:
-        # StreamT does not declare take_events; the stream Faust passes is a Stream.
-        async for events in cast("Stream[bytes]", stream).take_events(
-            settings.streams_batch_max, within=settings.streams_batch_within_ms / 1000
-        ):
-            hold(events)
-            try:
-                await apply_until_done(pool, decode_events(topic, events))
-            except Exception as exc:
-                # Not a database fault (those are retried): a bug or Kafka refusing a dead
-                # letter. Carrying on would count later offsets past this batch, and the
-                # cursor would then skip it forever; stop the worker instead (its offsets stay
-                # uncommitted, so the next worker replays the batch).
-                log.critical("%s: batch failed; stopping the worker", AGENT, exc_info=True)
-                await app.crash(exc)
-                return
-            release(events)
-            observe(AGENT, len(events))
-    finally:
-        await pool.close()
+async def _stop() -> None:
+    if _Pool.pool is not None:
+        await _Pool.pool.close()
+        _Pool.pool = None
+
+
+async def handle(batch: TickBatch) -> None:
+    """Count a batch of ticks into the 1 s candles, retrying database failures."""
+    if _Pool.pool is None:
+        raise RuntimeError("the candles agent got a batch before it started")
+    await apply_until_done(_Pool.pool, batch)
+
+
+register(TickAgent(AGENT, handle, start=_start, stop=_stop))
+
+# ``faust -A streams.candles worker`` runs this agent alone: the module names the app.
+__all__ = ["app", "apply_batch", "handle"]

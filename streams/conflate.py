@@ -1,10 +1,11 @@
 """The conflate agent: ``md.ticks`` -> ``md.conflated``, the latest price per symbol per interval.
 
-The agent folds each batch into a Conflator (conflation.py); a timer wakes FLUSH_WAKES_PER_INTERVAL
-times per ``conflation_ms`` and publishes every symbol due, after upserting those prices into
-``last_prices`` (market orders reserve against it) in one statement. The database goes first:
-a worker that starts, or takes over a partition, loads its floors from last_prices, so it never
-publishes a price older than one already published.
+The agent folds each batch of the tick consumer (streams/tick_consumer.py) into a Conflator
+(conflation.py); a timer wakes FLUSH_WAKES_PER_INTERVAL times per ``conflation_ms`` and
+publishes every symbol due, after upserting those prices into ``last_prices`` (market orders
+reserve against it) in one statement. The database goes first: a worker that starts, or takes
+over a partition, loads its floors from last_prices, so it never publishes a price older than
+one already published.
 """
 
 from __future__ import annotations
@@ -14,21 +15,16 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
 import psycopg
-from faust import Stream
-from faust.types import StreamT
-from mode import BaseSignalT
 
 from core.contracts import CONFLATED_PRICES, ConflatedPrice, Tick
 from core.db import AsyncConn, AsyncPool, make_async_pool
-from core.exceptions import BrokerError, ContractError
-from streams.app import app, conflated_topic, settings, ticks_topic
+from core.exceptions import ContractError
+from streams.app import app, conflated_topic, settings
 from streams.conflation import Conflator, TickKey, floor_of_ts_us
-from streams.dlq import send_to_dlq
-from streams.metrics import dead_lettered, observe
-from streams.tick_input import TickBatch, UnknownSymbolError, decode_events
+from streams.tick_consumer import TickAgent, register
+from streams.tick_input import TickBatch
 
 AGENT = "conflate"
 # The flusher's wake-ups per interval: an update waits at most interval / this for its slot.
@@ -107,55 +103,52 @@ async def _seed_until_done(pool: AsyncPool, symbols: list[str]) -> None:
         _state.conflator.seed(symbol, floor)
 
 
-async def fold_batch(pool: AsyncPool, batch: TickBatch) -> int:
-    """Offer the batch's ticks to the conflator; dead-letter the rest; return how many."""
-    conflator = _state.conflator
-    unseeded = conflator.unseeded(batch.symbols)
-    if unseeded:
-        await _seed_until_done(pool, unseeded)
+def fold_batch(batch: TickBatch) -> int:
+    """Offer the batch's ticks of known symbols to the conflator; return how many were skipped.
+
+    Bad ticks are skipped here: the candles agent dead-letters them (streams/tick_consumer.py).
+    """
+    offer = _state.conflator.offer
     known = _state.known
-    offer = conflator.offer
-    rejects: list[tuple[int, int, bytes | None, bytes | None, BrokerError]] = []
-    for partition, items in batch.by_partition.items():
-        for offset, key, value, tick in items:
-            if isinstance(tick, ContractError):
-                rejects.append((partition, offset, key, value, tick))
-            elif tick.symbol not in known:
-                unknown = UnknownSymbolError(f"unknown symbol {tick.symbol!r}")
-                rejects.append((partition, offset, key, value, unknown))
+    skipped = 0
+    for items in batch.by_partition.values():
+        for _offset, _key, _value, tick in items:
+            if isinstance(tick, ContractError) or tick.symbol not in known:
+                skipped += 1
             else:
                 offer(tick)
-    for partition, offset, key, value, error in rejects:
-        await send_to_dlq(
-            agent=AGENT,
-            source_topic=batch.topic,
-            partition=partition,
-            offset=offset,
-            key=key,
-            value=value,
-            error=error,
-        )
-        dead_lettered(AGENT)
-    return len(rejects)
+    return skipped
 
 
-@app.agent(ticks_topic)
-async def conflate(stream: StreamT[bytes]) -> None:
-    """Keep the latest tick per symbol; the flush timer publishes them."""
+async def handle(batch: TickBatch) -> None:
+    """Load the floors of symbols not seen yet, then fold the batch in."""
+    pool = _state.pool
+    if pool is None:
+        raise RuntimeError("the conflate agent got a batch before it started")
+    unseeded = _state.conflator.unseeded(batch.symbols)
+    if unseeded:
+        await _seed_until_done(pool, unseeded)
+    fold_batch(batch)
+
+
+async def _start() -> None:
     pool = make_async_pool(settings, AGENT)
     await pool.open()
     _state.pool = pool
-    topic = settings.topic_ticks
-    try:
-        # StreamT does not declare take_events; the stream Faust passes is a Stream.
-        async for events in cast("Stream[bytes]", stream).take_events(
-            settings.streams_batch_max, within=settings.streams_batch_within_ms / 1000
-        ):
-            await fold_batch(pool, decode_events(topic, events))
-            observe(AGENT, len(events))
-    finally:
-        _state.pool = None
+
+
+async def _stop() -> None:
+    pool, _state.pool = _state.pool, None
+    if pool is not None:
         await pool.close()
+
+
+def _revoked() -> None:
+    # Another worker may publish these symbols now; reload floors before trusting our own.
+    _state.conflator.forget_floors()
+
+
+register(TickAgent(AGENT, handle, start=_start, stop=_stop, revoked=_revoked))
 
 
 async def _save(pool: AsyncPool, ticks: list[Tick]) -> None:
@@ -191,11 +184,3 @@ async def flush_conflated() -> None:
             ts_conflated_ns=now_ns,
         )
         await conflated_topic.send(key=price.kafka_key(), value=CONFLATED_PRICES.encode(price))
-
-
-@app.on_partitions_revoked.connect
-async def _on_partitions_revoked(
-    sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
-) -> None:
-    # Another worker may publish these symbols now; reload floors before trusting our own.
-    _state.conflator.forget_floors()

@@ -1,4 +1,4 @@
-"""What the database-writing agents (settle, stops) share: a pool, retries, withheld commits.
+"""What the database-writing agents (settle, stops) share: a pool and retries.
 
 A transient database error (connection lost, pool timeout, deadlock, serialization failure) is
 not the message's fault: it is retried with a backoff bounded by
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
-from faust.types import EventT
 
 from core.db import AsyncPool, make_async_pool
 from core.settings import Settings
@@ -51,15 +50,3 @@ async def retry_transient(
             log.warning("%s: transient database error (%s); retrying in %d ms", what, exc, delay_ms)
             await asyncio.sleep(delay_ms / 1000)
             delay_ms = min(delay_ms * 2, backoff_ms_max)
-
-
-def withhold_commit(events: Iterable[EventT[bytes]]) -> None:
-    """Keep the offsets of unprocessed events from being committed when the agent stops.
-
-    Faust's ``take_events`` acks its batch in a ``finally`` even when the agent is cancelled
-    mid-batch; a message marked acked here is skipped by that ack, so its offset never enters
-    the consumer's acked set and the commit stops before it (the next worker reprocesses it;
-    the effects are idempotent).
-    """
-    for event in events:
-        event.message.acked = True

@@ -8,6 +8,7 @@ traffic has been silent longer than ``streams_stall_s`` while its consumer lag g
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from faust.web import Request, Response, View
 from prometheus_client import (
@@ -32,6 +33,13 @@ last_event_ts = Gauge(
 lag = Gauge("stream_consumer_lag", "Messages behind the log end", ["topic"], registry=registry)
 
 _last_seen_s: dict[str, float] = {}
+# Consumers outside Faust's (streams/batch_consumer.py) report their lag per topic here.
+_lag_sources: dict[str, Callable[[], int]] = {}
+
+
+def add_lag_source(topic: str, lag_of: Callable[[], int]) -> None:
+    """Count ``lag_of()`` as the lag of ``topic`` (a batch consumer's unhandled messages)."""
+    _lag_sources[topic] = lag_of
 
 
 def observe(agent: str, count: int = 1) -> None:
@@ -48,14 +56,19 @@ def dead_lettered(agent: str) -> None:
 
 
 def _consumer_lag_by_topic() -> dict[str, int]:
-    consumer = app.consumer
-    # Faust keeps the committed offsets privately; lag here is "not yet committed".
-    committed: dict[object, int | None] = getattr(consumer, "_committed_offset", {})
     totals: dict[str, int] = {}
-    for tp in consumer.assignment():
-        highwater = consumer.highwater(tp) or 0
-        position = committed.get(tp) or 0
-        totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
+    # Faust's own consumer runs only for Faust agents (streams/app.StreamsApp); ours consume in
+    # batches and report below.
+    if app.agents:
+        consumer = app.consumer
+        # Faust keeps the committed offsets privately; lag here is "not yet committed".
+        committed: dict[object, int | None] = getattr(consumer, "_committed_offset", {})
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp) or 0
+            position = committed.get(tp) or 0
+            totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
+    for topic, lag_of in _lag_sources.items():
+        totals[topic] = totals.get(topic, 0) + lag_of()
     return totals
 
 

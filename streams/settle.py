@@ -1,81 +1,129 @@
 """The settle agent: ``exch.execution-reports`` -> ledger, holdings and order status.
 
-Kafka delivers at least once; the effects are exactly once because every report is settled in
-one database transaction whose writes are idempotent (streams/settlement.py): a fill is keyed by
-its exec id (unique in ``journal_txns`` and ``executions``), a status report only moves an order
-forward. Offsets are committed after the batch is settled (``take_events`` acks afterwards), so
-a crash replays at most the batches in flight, and replaying them changes nothing.
+It consumes in batches below Faust (streams/batch_consumer.py). Kafka delivers at least once; the
+effects are exactly once because every report's writes are idempotent (streams/settlement.py): a
+fill is keyed by its exec id (unique in ``journal_txns`` and ``executions``), a status report
+only moves an order forward. Offsets are committed after the batch is settled, so a crash
+replays at most the batches in flight, and replaying them changes nothing.
 
-A batch is grouped by order id: the reports of one order are applied one after another in
-offset order (Kafka keys reports by order id, so they share a partition), different orders in
-parallel, up to ``settle_concurrency`` database connections.
+A batch is split into ``settle_concurrency`` lanes by user (one query finds the users of the
+batch's orders), so two lanes never wait on each other's wallet and holding rows. A lane is
+settled in ONE database transaction (one commit, not one per fill): its reports one after
+another, each order's in offset order (Kafka keys reports by order id, so they share a
+partition). If any report of a lane cannot be settled (unknown order, contradiction), the lane's
+transaction rolls back and its reports are settled one transaction each, so only the bad report
+goes to the DLQ. All or nothing per transaction, idempotent per report: still exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
-from typing import cast
 
-import faust
-from faust.types import EventT, Message
+from aiokafka import ConsumerRecord
 
 from core.contracts import EXECUTION_REPORTS, ExecutionReport
 from core.db import AsyncPool
 from core.exceptions import ContractError
-from streams.app import app, execution_reports_topic, settings
-from streams.db_retry import open_pool, retry_transient, withhold_commit
+from streams.app import app, settings
+from streams.batch_consumer import BatchConsumer, Records, run_or_crash
+from streams.db_retry import open_pool, retry_transient
 from streams.dlq import send_to_dlq
-from streams.metrics import dead_lettered, observe
-from streams.settlement import Outcome, settle_report
+from streams.metrics import add_lag_source, dead_lettered, observe
+from streams.settlement import Outcome, apply_report, settle_report
 
 log = logging.getLogger(__name__)
 
 AGENT = "settle"
 
+Item = tuple[ConsumerRecord[bytes, bytes], ExecutionReport]
 
-@app.agent(execution_reports_topic, name=AGENT)
-async def settle(stream: faust.StreamT[bytes]) -> None:
-    """Settle execution reports in batches; poison goes to the DLQ, the stream goes on."""
-    pool = await open_pool(settings, AGENT)
+
+class _State:
+    pool: AsyncPool | None = None
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def consume_reports() -> None:
+    """Settle execution reports in batches until the worker stops."""
+    _State.pool = await open_pool(settings, AGENT)
+    consumer = BatchConsumer(settings, settings.topic_execution_reports, handle)
+    add_lag_source(settings.topic_execution_reports, consumer.lag)
     try:
-        # take_events is on the Stream class, not on the StreamT interface the agent is given.
-        async for events in cast(faust.Stream[bytes], stream).take_events(
-            settings.streams_batch_max, within=settings.streams_batch_within_ms / 1000
-        ):
-            try:
-                await settle_batch(pool, events)
-            except asyncio.CancelledError:
-                withhold_commit(events)
-                raise
-            observe(AGENT, len(events))
+        await run_or_crash(consumer, app.crash, AGENT)
     finally:
+        pool, _State.pool = _State.pool, None
         await pool.close()
 
 
-async def settle_batch(pool: AsyncPool, events: Sequence[EventT[bytes]]) -> None:
-    """Decode a batch, dead-letter the bad reports, settle the rest (orders in parallel)."""
-    by_order: dict[str, list[tuple[Message, ExecutionReport]]] = {}
-    for event in events:
-        message = event.message
+async def handle(records: Records) -> None:
+    """Settle one fetched batch."""
+    if _State.pool is None:
+        raise RuntimeError("the settle agent got a batch before it started")
+    messages = [r for batch in records.values() for r in batch]
+    await settle_batch(_State.pool, messages)
+    observe(AGENT, len(messages))
+
+
+async def settle_batch(pool: AsyncPool, messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    """Decode a batch, dead-letter the bad reports, settle the rest in lanes by user."""
+    by_order: dict[str, list[Item]] = {}
+    for message in messages:
         try:
             report = EXECUTION_REPORTS.decode(message.value, topic=message.topic)
         except ContractError as exc:
             await _dead_letter(message, exc)
             continue
         by_order.setdefault(report.order_id, []).append((message, report))
-    slots = asyncio.Semaphore(settings.settle_concurrency)
+    if not by_order:
+        return
+    users = await retry_transient(
+        lambda: _order_users(pool, list(by_order)),
+        what=f"{AGENT} users",
+        backoff_ms_max=settings.streams_db_retry_backoff_ms_max,
+    )
+    lanes: list[list[Item]] = [[] for _ in range(settings.settle_concurrency)]
+    for order_id, items in by_order.items():
+        owner = users.get(order_id)
+        # An unknown order has no user: any lane, its report is dead-lettered there.
+        lanes[hash(order_id if owner is None else owner) % len(lanes)].extend(items)
+    await asyncio.gather(*(_settle_lane(pool, lane) for lane in lanes if lane))
 
-    async def settle_order(items: list[tuple[Message, ExecutionReport]]) -> None:
-        async with slots:
-            for message, report in items:
-                await _settle_one(pool, message, report)
 
-    await asyncio.gather(*(settle_order(items) for items in by_order.values()))
+async def _order_users(pool: AsyncPool, order_ids: list[str]) -> dict[str, int]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT id, user_id FROM orders WHERE id = ANY(%s)",
+            ([uuid.UUID(o) for o in order_ids],),
+        )
+        return {str(oid): int(uid) for oid, uid in await cursor.fetchall()}
 
 
-async def _settle_one(pool: AsyncPool, message: Message, report: ExecutionReport) -> None:
+async def _settle_lane(pool: AsyncPool, items: list[Item]) -> None:
+    async def together() -> None:
+        async with pool.connection() as conn, conn.transaction():
+            for _, report in items:
+                await apply_report(conn, report, settings)
+
+    try:
+        await retry_transient(
+            together,
+            what=f"{AGENT} lane of {len(items)}",
+            backoff_ms_max=settings.streams_db_retry_backoff_ms_max,
+        )
+        return
+    except Exception:
+        # A report's own problem (transient errors are retried above): find it one by one.
+        log.debug("%s: a lane of %d failed; settling one by one", AGENT, len(items), exc_info=True)
+    for message, report in items:
+        await _settle_one(pool, message, report)
+
+
+async def _settle_one(
+    pool: AsyncPool, message: ConsumerRecord[bytes, bytes], report: ExecutionReport
+) -> None:
     async def attempt() -> Outcome:
         async with pool.connection() as conn:
             return await settle_report(conn, report, settings)
@@ -95,7 +143,7 @@ async def _settle_one(pool: AsyncPool, message: Message, report: ExecutionReport
     log.debug("%s: %s %s", AGENT, report.exec_id, outcome)
 
 
-async def _dead_letter(message: Message, error: BaseException) -> None:
+async def _dead_letter(message: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
     await send_to_dlq(
         agent=AGENT,
         source_topic=message.topic,

@@ -104,37 +104,42 @@ async def settle_report(conn: AsyncConn, report: ExecutionReport, settings: Sett
     database errors propagate (the caller retries transient ones).
     """
     async with conn.transaction():
-        before = await _lock_order(conn, report)
-        after = before
-        if report.exec_type in FILL_EXEC_TYPES:
-            filled = await _settle_fill(conn, before, report, settings)
-            if filled is None:
-                return Outcome.DUPLICATE
-            after = filled
-        decision = decide_status(
-            OrderProgress(
-                after.status,
-                after.quantity,
-                after.cum_qty,
-                after.final_pending,
-                after.final_cum_qty_pending,
-            ),
-            report.order_status,
-            report.cum_qty,
-        )
-        after = replace(
-            after,
-            status=decision.status,
-            final_pending=decision.final_pending,
-            final_cum_qty_pending=decision.final_cum_qty_pending,
-            reject_reason=_reject_reason(after, report),
-        )
-        if decision.finalize:
-            after = await _release(conn, after, settings)
-        if after == before:
-            return Outcome.UNCHANGED
-        await _update_order(conn, after)
-        return Outcome.SETTLED if after.cum_qty != before.cum_qty else Outcome.UPDATED
+        return await apply_report(conn, report, settings)
+
+
+async def apply_report(conn: AsyncConn, report: ExecutionReport, settings: Settings) -> Outcome:
+    """Apply one execution report inside the caller's transaction (see ``settle_report``)."""
+    before = await _lock_order(conn, report)
+    after = before
+    if report.exec_type in FILL_EXEC_TYPES:
+        filled = await _settle_fill(conn, before, report, settings)
+        if filled is None:
+            return Outcome.DUPLICATE
+        after = filled
+    decision = decide_status(
+        OrderProgress(
+            after.status,
+            after.quantity,
+            after.cum_qty,
+            after.final_pending,
+            after.final_cum_qty_pending,
+        ),
+        report.order_status,
+        report.cum_qty,
+    )
+    after = replace(
+        after,
+        status=decision.status,
+        final_pending=decision.final_pending,
+        final_cum_qty_pending=decision.final_cum_qty_pending,
+        reject_reason=_reject_reason(after, report),
+    )
+    if decision.finalize:
+        after = await _release(conn, after, settings)
+    if after == before:
+        return Outcome.UNCHANGED
+    await _update_order(conn, after)
+    return Outcome.SETTLED if after.cum_qty != before.cum_qty else Outcome.UPDATED
 
 
 async def _lock_order(conn: AsyncConn, report: ExecutionReport) -> OrderState:

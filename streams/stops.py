@@ -9,26 +9,20 @@ however often its tick is replayed). A stop placed since the last reload is seen
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypedDict, cast
+from typing import TypedDict
 
-import faust
-from faust.types import EventT
-
-from core.contracts import TICKS
 from core.db import AsyncPool
 from core.exceptions import ContractError
-from streams.app import app, settings, ticks_topic
-from streams.db_retry import open_pool, retry_transient, withhold_commit
-from streams.dlq import send_to_dlq
-from streams.metrics import dead_lettered, observe
+from streams.app import app, settings
+from streams.db_retry import open_pool, retry_transient
 from streams.stop_trigger import PendingStop, load_pending_stops, release_stop
+from streams.tick_consumer import TickAgent, register
+from streams.tick_input import TickBatch
 
 log = logging.getLogger(__name__)
 
@@ -71,33 +65,40 @@ class StopBook:
             self.by_symbol.pop(stop.symbol, None)
 
 
-@app.agent(ticks_topic, name=AGENT)
-async def stops(stream: faust.StreamT[bytes]) -> None:
-    """Watch ticks and release the stop orders they trigger."""
-    pool = await open_pool(settings, AGENT)
+class _State:
+    """The agent's pool and stop book in this worker."""
+
+    pool: AsyncPool | None = None
     book = StopBook()
-    try:
-        # take_events is on the Stream class, not on the StreamT interface the agent is given.
-        async for events in cast(faust.Stream[bytes], stream).take_events(
-            settings.streams_batch_max, within=settings.streams_batch_within_ms / 1000
-        ):
-            try:
-                await check_batch(pool, book, events)
-            except asyncio.CancelledError:
-                withhold_commit(events)
-                raise
-            observe(AGENT, len(events))
-    finally:
+
+
+async def _start() -> None:
+    _State.pool = await open_pool(settings, AGENT)
+    _State.book = StopBook()
+
+
+async def _stop() -> None:
+    pool, _State.pool = _State.pool, None
+    if pool is not None:
         await pool.close()
 
 
-async def check_batch(pool: AsyncPool, book: StopBook, events: Sequence[EventT[bytes]]) -> None:
+async def handle(batch: TickBatch) -> None:
+    """Release the stops the batch's prices cross."""
+    if _State.pool is None:
+        raise RuntimeError("the stops agent got a batch before it started")
+    await check_batch(_State.pool, _State.book, batch)
+
+
+register(TickAgent(AGENT, handle, start=_start, stop=_stop))
+
+
+async def check_batch(pool: AsyncPool, book: StopBook, batch: TickBatch) -> None:
     """Reload the book when due, then release every stop the batch's prices cross."""
     now_s = time.monotonic()
     if book.is_stale(now_s):
         book.reload(await retry_transient(lambda: _load(pool), **_retry("reload")), now_s)
-    ranges = await _price_ranges(events, book)
-    for stop in book.crossed(ranges):
+    for stop in book.crossed(price_ranges(batch, book)):
         released = await retry_transient(
             functools.partial(_release, pool, stop), **_retry("release")
         )
@@ -124,33 +125,23 @@ async def _release(pool: AsyncPool, stop: PendingStop) -> bool:
         return await release_stop(conn, stop, settings)
 
 
-async def _price_ranges(
-    events: Sequence[EventT[bytes]], book: StopBook
-) -> dict[str, tuple[Decimal, Decimal]]:
-    """The lowest and highest price per watched symbol; bad ticks go to the DLQ."""
+def price_ranges(batch: TickBatch, book: StopBook) -> dict[str, tuple[Decimal, Decimal]]:
+    """The lowest and highest price per watched symbol; bad ticks are the candles agent's."""
     ranges: dict[str, tuple[Decimal, Decimal]] = {}
     watched = book.by_symbol
-    for event in events:
-        message = event.message
-        try:
-            tick = TICKS.decode(message.value, topic=message.topic)
-        except ContractError as exc:
-            await send_to_dlq(
-                agent=AGENT,
-                source_topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                error=exc,
+    if not watched:
+        return ranges
+    for items in batch.by_partition.values():
+        for _offset, _key, _value, tick in items:
+            if isinstance(tick, ContractError) or tick.symbol not in watched:
+                continue
+            seen = ranges.get(tick.symbol)
+            price = tick.price
+            ranges[tick.symbol] = (
+                (price, price) if seen is None else (min(seen[0], price), max(seen[1], price))
             )
-            dead_lettered(AGENT)
-            continue
-        if tick.symbol not in watched:
-            continue
-        seen = ranges.get(tick.symbol)
-        price = tick.price
-        ranges[tick.symbol] = (
-            (price, price) if seen is None else (min(seen[0], price), max(seen[1], price))
-        )
     return ranges
+
+
+# ``faust -A streams.stops worker`` runs this agent alone: the module names the app.
+__all__ = ["app", "check_batch", "handle"]

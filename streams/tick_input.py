@@ -7,10 +7,8 @@ lists of tuples, not an object per message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from faust.types import EventT
 
 from core.contracts import TICKS, Tick
 from core.exceptions import BrokerError, ContractError
@@ -30,7 +28,7 @@ Item = tuple[int, bytes | None, bytes | None, Tick | ContractError]
 
 @dataclass(slots=True)
 class TickBatch:
-    """The messages of one ``take_events`` batch, grouped by partition in offset order."""
+    """The messages of one fetched batch, grouped by partition in offset order."""
 
     topic: str
     by_partition: dict[int, list[Item]] = field(default_factory=dict)
@@ -61,14 +59,6 @@ def decode_values(
         items.append((offset, key, value, tick))
     batch.size = n
     return batch
-
-
-def decode_events(topic: str, events: Sequence[EventT[bytes]]) -> TickBatch:
-    """Decode the Faust events of one batch (raw-bytes topic)."""
-    return decode_values(
-        topic,
-        ((m.partition, m.offset, m.key, m.value) for m in (event.message for event in events)),
-    )
 
 
 @dataclass(slots=True)

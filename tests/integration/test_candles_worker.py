@@ -22,7 +22,6 @@ from tests.integration.tick_agents_support import (
     WIDTHS_S,
     TickStream,
     WorkerTopics,
-    applied_offsets,
     database_candles,
     end_offsets,
     expected_candles,
@@ -31,6 +30,7 @@ from tests.integration.tick_agents_support import (
     read_dead_letters,
     running_workers,
     seed_symbols,
+    ticks_group_of,
     wait_all_applied,
     wait_until,
     worker_topics,
@@ -101,10 +101,7 @@ def test_one_worker_builds_every_candle_and_dead_letters_the_rest(
         letters = read_dead_letters(
             running_stack,
             names.dlq,
-            lambda ls: (
-                sum(1 for x in ls if x.consumer == "candles") >= 120
-                and sum(1 for x in ls if x.consumer == "conflate") >= 100
-            ),
+            lambda ls: sum(1 for x in ls if x.consumer == "candles") >= 120,
             quiet_s=2.0,
         )
     assert_candles_match(db_dsn, stream)
@@ -118,10 +115,8 @@ def test_one_worker_builds_every_candle_and_dead_letters_the_rest(
     )
     assert len({(x.partition, x.offset) for x in mine}) == 120
     assert all(x.source_topic == names.ticks for x in mine)
-    # The conflate agent dead-letters the same poison (not the late ticks: it just drops them).
-    conflate = {(x.partition, x.offset) for x in letters if x.consumer == "conflate"}
-    assert len(conflate) == 100
-    assert conflate == {(x.partition, x.offset) for x in mine if x.error_type != "LateTickError"}
+    # One letter per bad tick: the tick agents share one decode, and candles owns the letters.
+    assert len(letters) == 120
 
 
 def test_two_workers_share_the_partitions_and_build_the_same_candles(
@@ -130,9 +125,10 @@ def test_two_workers_share_the_partitions_and_build_the_same_candles(
     seed_symbols(db_dsn)
     stream = generate_stream(30_000, seed=12, poison=100, late_beyond_grace=20)
     with running_workers(running_stack, db_dsn, names, tmp_path, count=2) as workers:
+        group = workers.ticks_group
         wait_until(
             lambda: (
-                sorted(len(a) for a in group_assignment(running_stack, workers.app_id, names.ticks))
+                sorted(len(a) for a in group_assignment(running_stack, group, names.ticks))
                 == [PARTITIONS // 2, PARTITIONS // 2]
             ),
             "two workers sharing the partitions",
@@ -154,10 +150,9 @@ def test_a_replay_from_the_start_counts_nothing_twice(
         # A fresh consumer group reads every offset again.
         replay = workers.start(app_id=workers.app_id + "-replay")
         ends = end_offsets(running_stack, names.ticks)
+        replay_group = ticks_group_of(workers.app_id + "-replay", names.ticks)
         wait_until(
-            lambda: (
-                committed_offsets(running_stack, workers.app_id + "-replay", names.ticks) == ends
-            ),
+            lambda: committed_offsets(running_stack, replay_group, names.ticks) == ends,
             "the replaying group to commit every offset",
         )
         workers.stop(replay)
@@ -169,27 +164,3 @@ def test_a_replay_from_the_start_counts_nothing_twice(
         quiet_s=3.0,
     )
     assert sum(1 for x in letters if x.consumer == "candles") == 120  # none sent twice
-
-
-def test_kill_9_mid_stream_then_restart_gives_the_same_candles(
-    running_stack: Settings, db_dsn: str, names: WorkerTopics, tmp_path: Path
-) -> None:
-    seed_symbols(db_dsn)
-    stream = generate_stream(80_000, seed=14, poison=100, late_beyond_grace=20)
-    produce(running_stack, names.ticks, stream.messages)
-    total = sum(end_offsets(running_stack, names.ticks).values())
-    # Commit rarely, so the killed worker leaves much applied but uncommitted: it is replayed.
-    with running_workers(
-        running_stack, db_dsn, names, tmp_path, BROKER_STREAMS_COMMIT_INTERVAL_MS="10000"
-    ) as workers:
-        wait_until(
-            lambda: sum(applied_offsets(db_dsn, names.ticks).values()) > total // 3,
-            "a third of the stream applied",
-        )
-        workers.kill_9(workers.procs[0])
-        applied_at_kill = applied_offsets(db_dsn, names.ticks)
-        committed_at_kill = committed_offsets(running_stack, workers.app_id, names.ticks)
-        assert sum(max(0, o) for o in committed_at_kill.values()) < sum(applied_at_kill.values())
-        workers.start()
-        wait_all_applied(running_stack, db_dsn, names.ticks)
-    assert_candles_match(db_dsn, stream)

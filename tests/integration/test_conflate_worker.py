@@ -93,11 +93,9 @@ def test_conflated_prices_are_the_latest_at_most_five_per_second(
 ) -> None:
     seed_symbols(db_dsn)
     with running_workers(running_stack, db_dsn, names, tmp_path) as workers:
+        group = workers.ticks_group
         wait_until(
-            lambda: (
-                sum(len(a) for a in group_assignment(running_stack, workers.app_id, names.ticks))
-                == 2
-            ),
+            lambda: sum(len(a) for a in group_assignment(running_stack, group, names.ticks)) == 2,
             "the worker to own the ticks partitions",
         )
         sent = ticks_at_rate(running_stack, names.ticks)

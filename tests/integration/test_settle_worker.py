@@ -133,7 +133,7 @@ async def test_a_database_outage_delays_settlement_and_sends_nothing_to_the_dlq(
                 produce(settings, topic, reports)
                 await asyncio.sleep(OUTAGE_S)
                 assert read_all(settings, settings.dlq_topic(topic), wait_s=1) == []
-                assert committed_offset(settings, worker.group_id, topic) == 0
+                assert committed_offset(settings, worker.group_of(topic), topic) == 0
                 allow_connections(settings, db_dsn, True)
                 wait_consumed(settings, worker, topic, len(reports))
         finally:

@@ -28,6 +28,7 @@ from core.instruments import DEFAULT_INSTRUMENTS
 from core.settings import PROJECT_ROOT, Settings
 from infra import topics
 from streams.__main__ import worker_argv
+from streams.batch_consumer import group_id as batch_group_id
 from tests.conftest import free_port
 
 NS_PER_S = 1_000_000_000
@@ -45,6 +46,11 @@ SYMBOLS = tuple(i.symbol for i in DEFAULT_INSTRUMENTS[:6])
 T0_NS = 1_726_528_200 * NS_PER_S
 WAIT_S = 120.0
 STOP_WAIT_S = 30.0
+
+
+def ticks_group_of(app_id: str, ticks_topic: str) -> str:
+    """The consumer group in which workers of ``app_id`` share the ticks topic."""
+    return batch_group_id(app_id, ticks_topic)
 
 
 @dataclass
@@ -116,10 +122,9 @@ def poison_message(rng: random.Random, clock: int) -> tuple[bytes | None, bytes]
     return b"NOSUCH", TICKS.encode(unknown)
 
 
-def expected_candles(ticks: list[Tick], width_s: int) -> pl.DataFrame:
-    """The candles of ``ticks`` at ``width_s``, computed by Polars from the ticks themselves."""
-    width_ns = width_s * NS_PER_S
-    frame = pl.DataFrame(
+def ticks_frame(ticks: list[Tick]) -> pl.DataFrame:
+    """The ticks as a Polars frame (build it once when computing several widths)."""
+    return pl.DataFrame(
         {
             "symbol": [t.symbol for t in ticks],
             "ts": [t.ts_event_ns for t in ticks],
@@ -135,6 +140,12 @@ def expected_candles(ticks: list[Tick], width_s: int) -> pl.DataFrame:
             "size": pl.Int64,
         },
     )
+
+
+def expected_candles(ticks: list[Tick] | pl.DataFrame, width_s: int) -> pl.DataFrame:
+    """The candles of ``ticks`` at ``width_s``, computed by Polars from the ticks themselves."""
+    width_ns = width_s * NS_PER_S
+    frame = ticks if isinstance(ticks, pl.DataFrame) else ticks_frame(ticks)
     return (
         frame.with_columns(bucket_s=(pl.col("ts") // width_ns) * width_s)
         .sort("symbol", "ts", "seq")
@@ -274,6 +285,7 @@ class Workers:
         self, settings: Settings, dsn: str, names: WorkerTopics, workdir: Path, **extra_env: str
     ) -> None:
         self.app_id = f"test-streams-{uuid.uuid4().hex[:8]}"
+        self.ticks_topic = names.ticks
         self.workdir = workdir
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = (
@@ -290,9 +302,15 @@ class Workers:
                 "BROKER_TOPIC_ORDERS": names.orders,
                 "BROKER_TOPIC_EXECUTION_REPORTS": names.execution_reports,
                 "BROKER_STREAMS_APP_ID": self.app_id,
+                "BROKER_STREAMS_DATA_DIR": str(workdir / "faust-data"),
             }
             | extra_env
         )
+
+    @property
+    def ticks_group(self) -> str:
+        """The consumer group of the tick agents (they consume below Faust, in batches)."""
+        return ticks_group_of(self.app_id, self.ticks_topic)
 
     def start(self, app_id: str | None = None) -> subprocess.Popen[bytes]:
         """Start one more worker (in this group, or in ``app_id``'s)."""

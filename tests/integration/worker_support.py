@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from core.settings import PROJECT_ROOT, Settings
 from infra import topics
+from streams.batch_consumer import group_id as batch_group_id
 from tests.conftest import free_port
 
 STOP_TIMEOUT_S = 20.0
@@ -59,12 +60,16 @@ def worker_topics(settings: Settings, new_topic: Callable[[int], str]) -> Iterat
 
 @dataclass(frozen=True)
 class Worker:
-    """A running worker: its consumer group and its log file."""
+    """A running worker: its app id (Faust's group), its log file."""
 
     group_id: str
     log_path: Path
     process: subprocess.Popen[bytes]
     web_port: int
+
+    def group_of(self, topic: str) -> str:
+        """The consumer group in which this worker's agents consume ``topic`` (in batches)."""
+        return batch_group_id(self.group_id, topic)
 
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the worker's log, for failure messages."""
@@ -99,6 +104,7 @@ def running_worker(
         "BROKER_TOPIC_ORDERS": made.orders,
         "BROKER_TOPIC_EXECUTION_REPORTS": made.execution_reports,
         "BROKER_STREAMS_APP_ID": group_id,
+        "BROKER_STREAMS_DATA_DIR": str(workdir / "faust-data"),
         "BROKER_STREAMS_WEB_PORT": str(web_port),
         "BROKER_STREAMS_COMMIT_INTERVAL_MS": "200",
         "BROKER_STREAMS_BATCH_WITHIN_MS": "50",
@@ -108,7 +114,7 @@ def running_worker(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "faust", "-A", app_module, "worker", "-l", "info"],
-            cwd=workdir,  # Faust writes its data folder into the working directory
+            cwd=workdir,
             env=environ,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -171,8 +177,9 @@ def wait_consumed(
     settings: Settings, worker: Worker, topic: str, count: int, timeout_s: float = 90.0
 ) -> None:
     """Wait until the worker's group committed ``count`` messages of ``topic`` (all processed)."""
+    group = worker.group_of(topic)
     wait_until(
-        lambda: committed_offset(settings, worker.group_id, topic) >= count,
+        lambda: committed_offset(settings, group, topic) >= count,
         timeout_s,
         worker,
         f"{count} messages of {topic} consumed",
