@@ -6,13 +6,13 @@ import argparse
 import math
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from bench import orders_api
 from bench.__main__ import _levels
 from bench.exceptions import BenchError
 from bench.orders_api import LoadFigures, OrdersPlan, RoundRobin, Tally, percentile
+from bench.orders_http import Answer, HttpError
 from bench.orders_setup import BenchDatabase, BenchUser, served_settings, settings_env
 from bench.report import HostInfo, Result, Row
 from core.settings import Settings
@@ -55,10 +55,10 @@ def test_percentile_refuses_a_quantile_out_of_range(q: float) -> None:
 def test_tally_counts_2xx_as_orders_and_keeps_the_first_failure() -> None:
     tally = Tally()
     for latency_s in (0.003, 0.001, 0.002):
-        tally.answer(httpx.Response(201), latency_s)
-    tally.answer(httpx.Response(422, text="insufficient funds"), 0.004)
-    tally.answer(httpx.Response(500, text="boom"), 0.005)
-    tally.error(httpx.ConnectError("refused"))
+        tally.answer(Answer(201, b"{}"), latency_s)
+    tally.answer(Answer(422, b"insufficient funds"), 0.004)
+    tally.answer(Answer(500, b"boom"), 0.005)
+    tally.error(HttpError("refused"))
 
     figures = tally.figures(elapsed_s=0.5)
 
