@@ -240,6 +240,9 @@ class Settings(BaseSettings):
     startup_timeout_s: float = 60.0
     shutdown_timeout_s: float = 30.0
 
+    # Issue #3 (OMS benchmark): how often the API's in-process rate limiter drops expired hits.
+    rate_limit_sweep_interval_s: float = Field(default=1.0, gt=0, le=60)
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""
