@@ -6,8 +6,9 @@ For each concurrency level C, in one run:
   closed-loop clients (bench/orders_http.py: HTTP/1.1 keep-alive, one connection per client),
   each request with a fresh ``X-Idempotency-Key``, users taken round-robin so that concurrent
   requests lock different wallets; figures: orders/s (2xx only) and p50/p90/p99 latency;
-- pgbench runs ``bench/sql/place_order.sql`` (the same statements the API sends for one order)
-  with C clients, prepared statements, for the same duration: the ceiling, in orders/s.
+- pgbench runs ``bench/sql/place_order.sql`` (the same statements the API sends for one order,
+  batched in the same pipelined round trips) with C clients, prepared statements, for the same
+  duration: the ceiling, in orders/s.
 
 Then a paced pass sends orders at half of the API's peak rate (open loop, latency measured from
 each request's scheduled time, so a stall is not hidden) to report p99 at half of peak load.
