@@ -2,7 +2,7 @@
 -- statement and round trip for round trip: what api/services/orders.py, order_reads.py,
 -- idempotency.py, fraud.py, outbox.py and core/ledger.py send to PostgreSQL for one accepted
 -- order, in order, with the same pipelined batches (\startpipeline ... \endpipeline) where the
--- API uses psycopg's pipeline mode: 6 round trips. Every value the API computes in Python
+-- API uses psycopg's pipeline mode: 7 round trips. Every value the API computes in Python
 -- (request hash, order id, reserve, outbox payload, stored response) is computed here in SQL or
 -- passed in with -D, so the database does the same work. The KYC check of require_verified is
 -- not here: the API answers it from its cache (kyc_verified_cache_s) for a verified user.
@@ -13,10 +13,11 @@
 \set uid random(:user_min, :user_max)
 \set nonce random(1, 9223372036854775806)
 -- place_order: one transaction from the idempotency key to the stored response.
--- Round trip 1 (pipelined): BEGIN, idempotency.send_claim, then order_reads.send: the
--- instrument, the wallet locked, the fraud rule's order count.
-\startpipeline
+-- Round trip 1: BEGIN (psycopg sends the BEGIN of a transaction alone, even in pipeline mode).
 BEGIN;
+-- Round trip 2 (pipelined): idempotency.send_claim, then order_reads.send: the instrument, the
+-- wallet locked, the fraud rule's order count.
+\startpipeline
 INSERT INTO idempotency_keys (user_id, key, request_hash)
     VALUES (:uid, CAST(:run AS text) || '-' || CAST(:client_id AS text) || '-'
         || CAST(:nonce AS text), sha256(convert_to(CAST(:nonce AS text), 'UTF8')))
@@ -25,7 +26,7 @@ SELECT tick_size, lot_size FROM instruments WHERE symbol = :symbol AND is_active
 SELECT balance FROM wallets WHERE user_id = :uid FOR UPDATE;
 SELECT count(*) FROM orders WHERE user_id = :uid AND created_at > now() - interval '1 minute';
 \endpipeline
--- Round trips 2-5, one statement each: the order, then ledger.post's three statements.
+-- Round trips 3-6, one statement each: the order, then ledger.post's three statements.
 -- _insert_order (the API makes the uuid in Python; client_order_id defaults to it)
 INSERT INTO orders (id, user_id, client_order_id, symbol, side, order_type, time_in_force,
         quantity, price, trigger_price, status, reserved_amount, is_amo)
@@ -53,7 +54,7 @@ INSERT INTO journal_entries (txn_id, account_id, amount)
 UPDATE wallets SET balance = balance + -CAST(:reserve AS numeric),
         locked_balance = locked_balance + CAST(:reserve AS numeric), updated_at = now()
     WHERE user_id = :uid;
--- Round trip 6 (pipelined): outbox.enqueue (the NewOrder record, JSON as the codec writes it,
+-- Round trip 7 (pipelined): outbox.enqueue (the NewOrder record, JSON as the codec writes it,
 -- keyed by the order id), idempotency.send_store (the 201 response, the order as OrderOut),
 -- COMMIT.
 \startpipeline
