@@ -68,7 +68,7 @@ _INSERT_ORDER = sql.SQL(
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What validation decided about an order before any row is locked."""
+    """What validation decided about an order, before its first write."""
 
     value: Decimal  # quantity x the price it is valued at
     reserve: Decimal  # cash to lock (buys); 0 for sells
