@@ -64,7 +64,6 @@ HALF_PEAK = 0.5
 GOAL_RATIO_MIN = 0.5
 GOAL_P99_MS_MAX = 50.0
 COLOCATED = "load generator, API and PostgreSQL share the host's cores"
-SERVER = "python -m api (uvicorn, 1 worker)"
 LOAD_GENERATOR = (
     "bench/orders_http.py on uvloop (asyncio streams + httptools), HTTP/1.1 keep-alive,"
     " one connection per client"
@@ -81,12 +80,13 @@ class OrdersPlan:
     warmup_s: float = 2.0
     pool_size_max: int = 20
     half_peak_pass: bool = True
+    api_workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.concurrency_levels or min(self.concurrency_levels) < 1:
             raise ValueError(f"concurrency levels must be positive: {self.concurrency_levels}")
-        if self.duration_s < 1 or self.users < 1 or self.pool_size_max < 1:
-            raise ValueError(f"duration, users and pool size must be positive: {self}")
+        if min(self.duration_s, self.users, self.pool_size_max, self.api_workers) < 1:
+            raise ValueError(f"duration, users, pool size and API workers must be positive: {self}")
         if self.warmup_s < 0:
             raise ValueError(f"warm-up must not be negative: {self.warmup_s}")
 
@@ -355,6 +355,13 @@ def pgbench_place_order(db: BenchDatabase, host: HostInfo, load: PgbenchLoad) ->
     return Result.now("pgbench.place_order", figures.tps, UNIT, conditions, host, details)
 
 
+def server_name(workers: int) -> str:
+    """How the API was served, for a result's conditions."""
+    if workers == 1:
+        return "python -m api (uvicorn, 1 worker)"
+    return f"uvicorn api.main:create_app --factory --workers {workers}"
+
+
 def _api_result(plan: OrdersPlan, host: HostInfo, concurrency: int, figures: LoadFigures) -> Result:
     conditions: dict[str, str | int | float] = {
         "concurrency": concurrency,
@@ -362,7 +369,7 @@ def _api_result(plan: OrdersPlan, host: HostInfo, concurrency: int, figures: Loa
         "warmup_s": plan.warmup_s,
         "users": plan.users,
         "order": f"LIMIT BUY {QUANTITY} {SYMBOL} @ {PRICE}",
-        "server": SERVER,
+        "server": server_name(plan.api_workers),
         "pg_pool_size_max": plan.pool_size_max,
         "load_generator": LOAD_GENERATOR,
         "host": COLOCATED,
@@ -420,7 +427,7 @@ def measure(settings: Settings, host: HostInfo, plan: OrdersPlan, server_log: Pa
         served = db.settings.model_copy(update={"api_port": free_port()})
         served_db = BenchDatabase(db.name, served, db.users)
         rows: list[Row] = []
-        with api_server(served, server_log) as url:
+        with api_server(served, server_log, plan.api_workers) as url:
             for concurrency in plan.concurrency_levels:
                 api, ceiling = _measure_level(served_db, url, host, plan, concurrency)
                 rows += [Row(ceiling), Row(api, ceiling)]
