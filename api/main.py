@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
 from api.routers import api_keys, auth, funds, kyc, orders
-from api.security.ratelimit import make_rate_limiter
+from api.security.ratelimit import close_rate_limiter, make_rate_limiter
 from api.services.kyc_review import run_reviewer
 from core.db import AsyncPool, make_async_pool
 from core.settings import Settings, get_settings
@@ -38,13 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop_reviewer.set()
         await _finish(reviewer, settings.shutdown_timeout_s)
         await pool.close()
+        close_rate_limiter(rate_limiter)
 
     app = FastAPI(title="Broker API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = pool
     app.state.kyc_verified_until = {}
     # In-process counters: each API node limits alone (see api/security/ratelimit.py).
-    app.state.rate_limiter = make_rate_limiter(settings)
+    app.state.rate_limiter = rate_limiter = make_rate_limiter(settings)
     errors.install(app)
     metrics.install(app)
     for module in (auth, api_keys, kyc, funds, orders):

@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--orders-warmup-seconds", type=float, default=2.0, metavar="S")
     parser.add_argument("--orders-pool-size", type=int, default=20, metavar="N")
     parser.add_argument(
+        "--orders-api-workers", type=int, default=1, metavar="N", help="uvicorn worker processes"
+    )
+    parser.add_argument(
         "--orders-no-half-peak", action="store_true", help="skip the pass at half of peak"
     )
     parser.add_argument("--fix-orders", type=int, default=5_000, metavar="N", help="per mode")
@@ -139,6 +142,7 @@ def measure_orders(settings: Settings, args: argparse.Namespace) -> list[Row]:
         warmup_s=args.orders_warmup_seconds,
         pool_size_max=args.orders_pool_size,
         half_peak_pass=not args.orders_no_half_peak,
+        api_workers=args.orders_api_workers,
     )
     server_log = settings.state_dir / "bench" / "orders-api.log"
     server_log.parent.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,13 @@
 
 For each concurrency level C, in one run:
 
-- the API (``python -m api``, one uvicorn worker, its own process) takes ``POST /v1/orders``
-  LIMIT BUYs from C closed-loop clients (httpx, HTTP/1.1 keep-alive, a pool of C connections),
+- the API (``python -m api``, its own process) takes ``POST /v1/orders`` LIMIT BUYs from C
+  closed-loop clients (bench/orders_http.py: HTTP/1.1 keep-alive, one connection per client),
   each request with a fresh ``X-Idempotency-Key``, users taken round-robin so that concurrent
   requests lock different wallets; figures: orders/s (2xx only) and p50/p90/p99 latency;
-- pgbench runs ``bench/sql/place_order.sql`` (the same statements the API sends for one order)
-  with C clients, prepared statements, for the same duration: the ceiling, in orders/s.
+- pgbench runs ``bench/sql/place_order.sql`` (the same statements the API sends for one order,
+  batched in the same pipelined round trips) with C clients, prepared statements, for the same
+  duration: the ceiling, in orders/s.
 
 Then a paced pass sends orders at half of the API's peak rate (open loop, latency measured from
 each request's scheduled time, so a stall is not hidden) to report p99 at half of peak load.
@@ -29,11 +30,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvloop
 
 from api.services.order_rules import buy_reserve, order_value
 from bench.exceptions import BenchError
+from bench.orders_http import Answer, Connection, HttpError, encode_request
 from bench.orders_setup import (
     BenchDatabase,
     BenchUser,
@@ -63,8 +64,10 @@ HALF_PEAK = 0.5
 GOAL_RATIO_MIN = 0.5
 GOAL_P99_MS_MAX = 50.0
 COLOCATED = "load generator, API and PostgreSQL share the host's cores"
-SERVER = "python -m api (uvicorn, 1 worker)"
-LOAD_GENERATOR = "httpx.AsyncClient on uvloop, HTTP/1.1 keep-alive, pool = concurrency"
+LOAD_GENERATOR = (
+    "bench/orders_http.py on uvloop (asyncio streams + httptools), HTTP/1.1 keep-alive,"
+    " one connection per client"
+)
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,13 @@ class OrdersPlan:
     warmup_s: float = 2.0
     pool_size_max: int = 20
     half_peak_pass: bool = True
+    api_workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.concurrency_levels or min(self.concurrency_levels) < 1:
             raise ValueError(f"concurrency levels must be positive: {self.concurrency_levels}")
-        if self.duration_s < 1 or self.users < 1 or self.pool_size_max < 1:
-            raise ValueError(f"duration, users and pool size must be positive: {self}")
+        if min(self.duration_s, self.users, self.pool_size_max, self.api_workers) < 1:
+            raise ValueError(f"duration, users, pool size and API workers must be positive: {self}")
         if self.warmup_s < 0:
             raise ValueError(f"warm-up must not be negative: {self.warmup_s}")
 
@@ -129,17 +133,16 @@ class Tally:
     errors: int = 0
     first_failure: str = ""
 
-    def answer(self, response: httpx.Response, latency_s: float) -> None:
+    def answer(self, answer: Answer, latency_s: float) -> None:
         """Count one HTTP answer; only 2xx answers count as orders and latencies."""
-        self.statuses[response.status_code] += 1
-        if response.is_success:
+        self.statuses[answer.status] += 1
+        if answer.is_success:
             self.latencies_ms.append(latency_s * 1000.0)
         elif not self.first_failure:
-            self.first_failure = (
-                f"HTTP {response.status_code}: {response.text[:FAILURE_BODY_CHARS]}"
-            )
+            text = answer.body.decode("utf-8", errors="replace")
+            self.first_failure = f"HTTP {answer.status}: {text[:FAILURE_BODY_CHARS]}"
 
-    def error(self, exc: httpx.HTTPError) -> None:
+    def error(self, exc: HttpError) -> None:
         """Count a request that got no answer (timeout, connection refused or reset)."""
         self.errors += 1
         if not self.first_failure:
@@ -186,37 +189,51 @@ class RoundRobin:
         return base | {"X-Idempotency-Key": uuid.uuid4().hex}
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where the orders go: the API's host and port, and how long to wait for an answer."""
+
+    host: str
+    port: int
+    timeout_s: float = HTTP_TIMEOUT_S
+
+    def connection(self) -> Connection:
+        """A new keep-alive connection to the API (opened by its first request)."""
+        return Connection(self.host, self.port, self.timeout_s)
+
+
+def target(url: str) -> Target:
+    """The ``Target`` of a base URL such as ``http://127.0.0.1:8000``."""
+    host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+    return Target(host, int(port))
+
+
 async def _place(
-    client: httpx.AsyncClient, users: RoundRobin, tally: Tally, since: float | None = None
+    conn: Connection, host: str, users: RoundRobin, tally: Tally, since: float | None = None
 ) -> None:
     """POST one order; latency counts from ``since`` (its scheduled time) when given."""
-    headers = users.next_headers()
+    request = encode_request(host, "POST", ORDERS_PATH, users.next_headers(), ORDER_BODY)
     started = time.perf_counter() if since is None else since
     try:
-        response = await client.post(ORDERS_PATH, content=ORDER_BODY, headers=headers)
-    except httpx.HTTPError as exc:
+        answer = await conn.send(request)
+    except HttpError as exc:
         tally.error(exc)
         return
-    tally.answer(response, time.perf_counter() - started)
-
-
-def _client(url: str, concurrency: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(base_url=url, limits=limits, timeout=HTTP_TIMEOUT_S)
+    tally.answer(answer, time.perf_counter() - started)
 
 
 async def _closed_loop(
-    client: httpx.AsyncClient, users: RoundRobin, concurrency: int, duration_s: float
+    to: Target, conns: Sequence[Connection], users: RoundRobin, duration_s: float
 ) -> LoadFigures:
     tally = Tally()
     start = time.perf_counter()
     deadline = start + duration_s
 
-    async def worker() -> None:
+    async def worker(conn: Connection) -> None:
         while time.perf_counter() < deadline:
-            await _place(client, users, tally)
+            await _place(conn, to.host, users, tally)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(conn) for conn in conns))
     return tally.figures(time.perf_counter() - start)
 
 
@@ -224,12 +241,15 @@ async def closed_loop(
     url: str, users: Sequence[BenchUser], concurrency: int, duration_s: float, warmup_s: float
 ) -> LoadFigures:
     """``concurrency`` clients each placing orders back to back for ``duration_s``."""
-    turns = RoundRobin(users)
-    async with _client(url, concurrency) as client:
+    turns, to = RoundRobin(users), target(url)
+    conns = [to.connection() for _ in range(concurrency)]
+    try:
         if warmup_s > 0:
             # Opens the connections and lets psycopg prepare its statements; not counted.
-            await _closed_loop(client, turns, concurrency, warmup_s)
-        return await _closed_loop(client, turns, concurrency, duration_s)
+            await _closed_loop(to, conns, turns, warmup_s)
+        return await _closed_loop(to, conns, turns, duration_s)
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns))
 
 
 async def paced(
@@ -242,21 +262,24 @@ async def paced(
     """
     if rate_per_s <= 0:
         raise ValueError(f"rate must be positive, got {rate_per_s}")
-    turns, tally, tickets = RoundRobin(users), Tally(), itertools.count()
+    turns, tally, tickets, to = RoundRobin(users), Tally(), itertools.count(), target(url)
     interval_s = 1.0 / rate_per_s
-    async with _client(url, concurrency) as client:
-        start = time.perf_counter()
-        end = start + duration_s
+    conns = [to.connection() for _ in range(concurrency)]
+    start = time.perf_counter()
+    end = start + duration_s
 
-        async def worker() -> None:
-            while (scheduled := start + next(tickets) * interval_s) < end:
-                delay_s = scheduled - time.perf_counter()
-                if delay_s > 0:
-                    await asyncio.sleep(delay_s)
-                await _place(client, turns, tally, since=scheduled)
+    async def worker(conn: Connection) -> None:
+        while (scheduled := start + next(tickets) * interval_s) < end:
+            delay_s = scheduled - time.perf_counter()
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
+            await _place(conn, to.host, turns, tally, since=scheduled)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    try:
+        await asyncio.gather(*(worker(conn) for conn in conns))
         return tally.figures(time.perf_counter() - start)
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns))
 
 
 def run(load: Coroutine[Any, Any, LoadFigures]) -> LoadFigures:
@@ -332,6 +355,13 @@ def pgbench_place_order(db: BenchDatabase, host: HostInfo, load: PgbenchLoad) ->
     return Result.now("pgbench.place_order", figures.tps, UNIT, conditions, host, details)
 
 
+def server_name(workers: int) -> str:
+    """How the API was served, for a result's conditions."""
+    if workers == 1:
+        return "python -m api (uvicorn, 1 worker)"
+    return f"uvicorn api.main:create_app --factory --workers {workers}"
+
+
 def _api_result(plan: OrdersPlan, host: HostInfo, concurrency: int, figures: LoadFigures) -> Result:
     conditions: dict[str, str | int | float] = {
         "concurrency": concurrency,
@@ -339,7 +369,7 @@ def _api_result(plan: OrdersPlan, host: HostInfo, concurrency: int, figures: Loa
         "warmup_s": plan.warmup_s,
         "users": plan.users,
         "order": f"LIMIT BUY {QUANTITY} {SYMBOL} @ {PRICE}",
-        "server": SERVER,
+        "server": server_name(plan.api_workers),
         "pg_pool_size_max": plan.pool_size_max,
         "load_generator": LOAD_GENERATOR,
         "host": COLOCATED,
@@ -393,13 +423,11 @@ def measure(settings: Settings, host: HostInfo, plan: OrdersPlan, server_log: Pa
 
     Raises ``BenchError`` if any request failed or any invariant query returns rows after.
     """
-    # httpx logs every request at INFO: that would spend the load generator's CPU on logging.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     with bench_database(settings, users=plan.users, pool_size_max=plan.pool_size_max) as db:
         served = db.settings.model_copy(update={"api_port": free_port()})
         served_db = BenchDatabase(db.name, served, db.users)
         rows: list[Row] = []
-        with api_server(served, server_log) as url:
+        with api_server(served, server_log, plan.api_workers) as url:
             for concurrency in plan.concurrency_levels:
                 api, ceiling = _measure_level(served_db, url, host, plan, concurrency)
                 rows += [Row(ceiling), Row(api, ceiling)]

@@ -214,15 +214,32 @@ def _env_value(value: object) -> str:
     return str(value)
 
 
+def server_command(settings: Settings, workers: int) -> list[str]:
+    """``python -m api``, or with several workers uvicorn's own command line for the same app."""
+    if workers < 1:
+        raise ValueError(f"the API needs at least one worker, got {workers}")
+    if workers == 1:
+        return [sys.executable, "-m", "api"]
+    return [
+        *(sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory"),
+        *("--workers", str(workers), "--host", settings.api_host, "--port", str(settings.api_port)),
+        *(() if settings.api_access_log else ("--no-access-log",)),
+    ]
+
+
 @contextmanager
-def api_server(settings: Settings, log_path: Path) -> Iterator[str]:
-    """Run ``python -m api`` (one uvicorn worker) with ``settings``; yield its base URL."""
+def api_server(settings: Settings, log_path: Path, workers: int = 1) -> Iterator[str]:
+    """Run the API (``workers`` uvicorn processes) with ``settings``; yield its base URL.
+
+    Each worker has its own rate-limit counters (api/security/ratelimit.py): the benchmark
+    sets its limits out of reach, so that changes nothing here.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
     env |= settings_env(settings)
     url = f"http://{settings.api_host}:{settings.api_port}"
     with log_path.open("w", encoding="utf-8") as server_log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api"],
+            server_command(settings, workers),
             cwd=PROJECT_ROOT,
             env=env,
             stdout=server_log,

@@ -243,6 +243,9 @@ class Settings(BaseSettings):
     # Issue 5 (streams throughput): where Faust keeps its data folder (None: state_dir/streams).
     streams_data_dir: Path | None = None
 
+    # Issue #3 (OMS benchmark): how often the API's in-process rate limiter drops expired hits.
+    rate_limit_sweep_interval_s: float = Field(default=1.0, gt=0, le=60)
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""

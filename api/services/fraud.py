@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncCursor
 
 from api.exceptions import FraudRuleError
 from core.db import AsyncConn
@@ -29,23 +32,26 @@ def check_order_rate(orders_last_minute: int, orders_per_minute_max: int) -> Non
         )
 
 
-async def orders_last_minute(conn: AsyncConn, user_id: int) -> int:
-    """How many orders the user placed in the minute before this transaction began."""
-    cursor = await conn.execute(
+async def send_orders_last_minute(conn: AsyncConn, user_id: int) -> AsyncCursor[Any]:
+    """Send the count of the user's orders in the minute before this transaction began."""
+    return await conn.execute(
         "SELECT count(*) FROM orders"
         " WHERE user_id = %s AND created_at > now() - interval '1 minute'",
         (user_id,),
     )
-    row = await cursor.fetchone()
+
+
+async def read_orders_last_minute(sent: AsyncCursor[Any]) -> int:
+    """The count sent by ``send_orders_last_minute``."""
+    row = await sent.fetchone()
     return int(row[0]) if row is not None else 0
 
 
-async def check_order_fraud(
-    conn: AsyncConn, settings: Settings, user_id: int, value: Decimal
-) -> None:
-    """Apply every order fraud rule; call after locking the wallet or holding the order uses.
+def check_order_rules(settings: Settings, value: Decimal, orders_last_minute: int) -> None:
+    """Apply every order fraud rule to an order's value and the user's count of recent orders.
 
-    The lock serializes one user's concurrent orders on that row, so each sees the others' count.
+    Count the orders after locking the wallet or holding the order uses: the lock serializes
+    one user's concurrent orders on that row, so each sees the others' count.
     """
     check_order_value(value, settings.order_value_max)
-    check_order_rate(await orders_last_minute(conn, user_id), settings.orders_per_minute_max)
+    check_order_rate(orders_last_minute, settings.orders_per_minute_max)

@@ -2,12 +2,18 @@
 
 Order of work inside the transaction, and why:
 1. claim the idempotency key first, so concurrent requests with one key serialize on its row;
-2. validate against reference data and the calendar (a failure rolls back, the key is freed);
-3. lock the wallet (buy) or holding (sell) row, so a user's concurrent orders on it serialize;
+2. read the instrument (and last price), lock the wallet (buy) or holding (sell) row, so a
+   user's concurrent orders on it serialize, and count the user's recent orders;
+3. validate against reference data and the calendar (a failure rolls back, the key is freed);
 4. fraud rules, then available cash or shares: refusals come before any write, and are stored
    as the key's response so a retry gets the same answer;
 5. insert the order, move the reserve (ledger) or lock the shares, add the outbox row, store the
-   response.
+   response, commit.
+
+Round trips (7, from 12 sent one by one): BEGIN (psycopg sends it alone); steps 1-2 together
+in pipeline mode; the order; the ledger's three statements; then the outbox row, the stored
+response and the COMMIT together. Each round trip costs the API an event-loop wake-up and a
+resume, and the request a wait for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ from api.exceptions import (
     InsufficientFundsError,
     InvalidRequestError,
 )
-from api.services import idempotency, order_rules
-from api.services.fraud import check_order_fraud
+from api.services import idempotency, order_reads, order_rules
+from api.services.fraud import check_order_rules
 from api.services.idempotency import StoredResponse
 from api.services.order_models import OrderOut, OrderRequest
 from api.services.order_queries import ORDER_COLUMNS, order_from_row
+from api.services.order_reads import Instrument, OrderReads
 from api.services.outbox import enqueue
 from core import ledger
 from core.calendar import calendar_from_settings, is_open, next_open
@@ -61,7 +68,7 @@ _INSERT_ORDER = sql.SQL(
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What validation decided about an order before any row is locked."""
+    """What validation decided about an order, before its first write."""
 
     value: Decimal  # quantity x the price it is valued at
     reserve: Decimal  # cash to lock (buys); 0 for sells
@@ -80,36 +87,55 @@ async def place_order(
 ) -> StoredResponse:
     """Place an order once per idempotency key; return the (stored) HTTP response."""
     digest = idempotency.request_hash("POST", ORDERS_PATH, request.model_dump(mode="json"))
-    async with pool.connection() as conn, conn.transaction():
-        stored = await idempotency.claim(conn, user_id, idempotency_key, digest)
+    # The pool's connection is not autocommit: the first statement opens the transaction, and
+    # leaving the block rolls it back on an exception (committed below otherwise).
+    async with pool.connection() as conn:
+        async with conn.pipeline():
+            claimed = await idempotency.send_claim(conn, user_id, idempotency_key, digest)
+            sent = await order_reads.send(conn, user_id, request)
+        stored = await idempotency.finish_claim(conn, claimed, user_id, idempotency_key, digest)
         if stored is not None:
             return stored
-        plan = await validate(conn, settings, request, now or datetime.now(UTC))
+        reads = await order_reads.receive(sent)
+        plan = validate(settings, request, reads, now or datetime.now(UTC))
         try:
-            order = await _accept(conn, settings, user_id, request, plan)
+            order = await _accept(conn, settings, user_id, request, plan, reads)
         except STORED_REFUSALS as refusal:
-            return await idempotency.store(
-                conn, user_id, idempotency_key, status_for(refusal), error_body(refusal)
+            async with conn.pipeline():
+                refused = await idempotency.send_store(
+                    conn, user_id, idempotency_key, status_for(refusal), error_body(refusal)
+                )
+                await _send_commit(conn)
+            return await idempotency.finish_store(refused, user_id, idempotency_key)
+        async with conn.pipeline():
+            await _send_writes(conn, settings, user_id, request, plan, order)
+            accepted = await idempotency.send_store(
+                conn,
+                user_id,
+                idempotency_key,
+                int(HTTPStatus.CREATED),
+                order.model_dump(mode="json"),
             )
-        body = order.model_dump(mode="json")
-        return await idempotency.store(
-            conn, user_id, idempotency_key, int(HTTPStatus.CREATED), body
-        )
+            await _send_commit(conn)
+        return await idempotency.finish_store(accepted, user_id, idempotency_key)
 
 
-async def validate(
-    conn: AsyncConn, settings: Settings, request: OrderRequest, now: datetime
-) -> Plan:
+async def _send_commit(conn: AsyncConn) -> None:
+    # conn.commit() syncs the pipeline at once, and leaving the pipeline syncs again: a round
+    # trip more. COMMIT as a statement is queued with the others; libpq then reports the
+    # connection idle, so the pool's commit on leaving the connection block does nothing.
+    await conn.execute("COMMIT", prepare=False)
+
+
+def validate(settings: Settings, request: OrderRequest, reads: OrderReads, now: datetime) -> Plan:
     """Check the order against its instrument, the calendar and the last price; plan it."""
     order_rules.check_price_fields(request.type, request.price, request.trigger_price)
-    tick_size, lot_size = await _instrument(conn, request.symbol)
-    order_rules.check_quantity(request.quantity, lot_size, settings.order_quantity_max)
-    order_rules.check_on_tick("price", request.price, tick_size)
-    order_rules.check_on_tick("trigger_price", request.trigger_price, tick_size)
+    instrument = _instrument(reads.instrument, request.symbol)
+    order_rules.check_quantity(request.quantity, instrument.lot_size, settings.order_quantity_max)
+    order_rules.check_on_tick("price", request.price, instrument.tick_size)
+    order_rules.check_on_tick("trigger_price", request.trigger_price, instrument.tick_size)
     is_amo, available_at = _session(settings, request.amo, now)
-    last_price = (
-        await _last_price(conn, request.symbol) if request.type is OrderType.MARKET else None
-    )
+    last_price = reads.last_price if request.type is OrderType.MARKET else None
     price = order_rules.unit_price(
         request.type, request.price, request.trigger_price, last_price, request.symbol
     )
@@ -139,34 +165,27 @@ def _session(settings: Settings, amo: bool, now: datetime) -> tuple[bool, dateti
     return True, opens
 
 
-async def _instrument(conn: AsyncConn, symbol: str) -> tuple[Decimal, int]:
-    cursor = await conn.execute(
-        "SELECT tick_size, lot_size FROM instruments WHERE symbol = %s AND is_active", (symbol,)
-    )
-    row = await cursor.fetchone()
-    if row is None:
+def _instrument(instrument: Instrument | None, symbol: str) -> Instrument:
+    if instrument is None:
         raise InvalidRequestError(f"unknown or inactive symbol {symbol}", code="unknown_symbol")
-    return row[0], int(row[1])
-
-
-async def _last_price(conn: AsyncConn, symbol: str) -> Decimal | None:
-    cursor = await conn.execute("SELECT price FROM last_prices WHERE symbol = %s", (symbol,))
-    row = await cursor.fetchone()
-    return None if row is None else Decimal(row[0])
+    return instrument
 
 
 async def _accept(
-    conn: AsyncConn, settings: Settings, user_id: int, request: OrderRequest, plan: Plan
+    conn: AsyncConn,
+    settings: Settings,
+    user_id: int,
+    request: OrderRequest,
+    plan: Plan,
+    reads: OrderReads,
 ) -> OrderOut:
     # Everything that can refuse runs before the first write, so a refusal leaves only the key.
+    # The wallet or holding row was locked by the reads, before the count of recent orders.
+    check_order_rules(settings, plan.value, reads.orders_last_minute)
     if request.side is Side.BUY:
-        available_cash = await _lock_wallet(conn, user_id)
-        await check_order_fraud(conn, settings, user_id, plan.value)
-        _check_cash(available_cash, plan.reserve)
+        _check_cash(reads.available, plan.reserve)
     else:
-        available_shares = await _lock_holding(conn, user_id, request.symbol)
-        await check_order_fraud(conn, settings, user_id, plan.value)
-        _check_shares(available_shares, request.quantity, request.symbol)
+        _check_shares(int(reads.available), request.quantity, request.symbol)
     order = await _insert_order(conn, user_id, request, plan)
     if request.side is Side.BUY:
         await ledger.post(
@@ -180,7 +199,19 @@ async def _accept(
             reference=f"reserve for order {order.id}",
             order_id=order.id,
         )
-    else:
+    return order
+
+
+async def _send_writes(
+    conn: AsyncConn,
+    settings: Settings,
+    user_id: int,
+    request: OrderRequest,
+    plan: Plan,
+    order: OrderOut,
+) -> None:
+    # Writes whose results nobody reads: in pipeline mode they go with the stored response.
+    if request.side is Side.SELL:
         await conn.execute(
             "UPDATE holdings SET locked_quantity = locked_quantity + %s, updated_at = now()"
             " WHERE user_id = %s AND symbol = %s",
@@ -188,16 +219,6 @@ async def _accept(
         )
     if plan.status is OrderStatus.NEW:
         await enqueue(conn, settings.topic_orders, _new_order(user_id, order), plan.available_at)
-    return order
-
-
-async def _lock_wallet(conn: AsyncConn, user_id: int) -> Decimal:
-    # wallets.balance is the AVAILABLE cash (locked cash is locked_balance).
-    cursor = await conn.execute(
-        "SELECT balance FROM wallets WHERE user_id = %s FOR UPDATE", (user_id,)
-    )
-    row = await cursor.fetchone()
-    return Decimal(0) if row is None else Decimal(row[0])
 
 
 def _check_cash(available: Decimal, reserve: Decimal) -> None:
@@ -207,16 +228,6 @@ def _check_cash(available: Decimal, reserve: Decimal) -> None:
             f" included), {available} is available",
             code="insufficient_funds",
         )
-
-
-async def _lock_holding(conn: AsyncConn, user_id: int, symbol: str) -> int:
-    cursor = await conn.execute(
-        "SELECT quantity - locked_quantity FROM holdings"
-        " WHERE user_id = %s AND symbol = %s FOR UPDATE",
-        (user_id, symbol),
-    )
-    row = await cursor.fetchone()
-    return 0 if row is None else int(row[0])
 
 
 def _check_shares(available: int, quantity: int, symbol: str) -> None:

@@ -6,14 +6,20 @@ import argparse
 import math
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from bench import orders_api
 from bench.__main__ import _levels
 from bench.exceptions import BenchError
 from bench.orders_api import LoadFigures, OrdersPlan, RoundRobin, Tally, percentile
-from bench.orders_setup import BenchDatabase, BenchUser, served_settings, settings_env
+from bench.orders_http import Answer, HttpError
+from bench.orders_setup import (
+    BenchDatabase,
+    BenchUser,
+    served_settings,
+    server_command,
+    settings_env,
+)
 from bench.report import HostInfo, Result, Row
 from core.settings import Settings
 
@@ -55,10 +61,10 @@ def test_percentile_refuses_a_quantile_out_of_range(q: float) -> None:
 def test_tally_counts_2xx_as_orders_and_keeps_the_first_failure() -> None:
     tally = Tally()
     for latency_s in (0.003, 0.001, 0.002):
-        tally.answer(httpx.Response(201), latency_s)
-    tally.answer(httpx.Response(422, text="insufficient funds"), 0.004)
-    tally.answer(httpx.Response(500, text="boom"), 0.005)
-    tally.error(httpx.ConnectError("refused"))
+        tally.answer(Answer(201, b"{}"), latency_s)
+    tally.answer(Answer(422, b"insufficient funds"), 0.004)
+    tally.answer(Answer(500, b"boom"), 0.005)
+    tally.error(HttpError("refused"))
 
     figures = tally.figures(elapsed_s=0.5)
 
@@ -95,6 +101,7 @@ def test_round_robin_cycles_users_with_a_fresh_key_each_time() -> None:
         {"users": 0},
         {"warmup_s": -1.0},
         {"pool_size_max": 0},
+        {"api_workers": 0},
     ],
 )
 def test_plan_refuses_nonsense(changes: dict[str, object]) -> None:
@@ -169,3 +176,15 @@ def test_goals_compare_peaks_and_p99_at_half_of_peak() -> None:
     assert "NOT met" in lines[0]
     assert "61.0 ms" in lines[1]
     assert "NOT met" in lines[1]
+
+
+def test_one_worker_runs_python_m_api_and_more_run_uvicorns_workers() -> None:
+    settings = Settings(api_host="127.0.0.1", api_port=8123)
+
+    assert server_command(settings, 1)[1:] == ["-m", "api"]
+    several = server_command(settings, 2)
+    assert several[1:5] == ["-m", "uvicorn", "api.main:create_app", "--factory"]
+    assert several[several.index("--workers") + 1] == "2"
+    assert several[several.index("--port") + 1] == "8123"
+    with pytest.raises(ValueError, match="at least one worker"):
+        server_command(settings, 0)
