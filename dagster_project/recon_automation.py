@@ -21,7 +21,6 @@ from dagster import (
 
 from core.settings import get_settings
 from dagster_project.ledger import ledger
-from dagster_project.partitions import TRADING_DAYS
 from dagster_project.reconciliation import (
     day_candles,
     internal_executions,
@@ -39,7 +38,6 @@ reconciliation_job = define_asset_job(
     selection=AssetSelection.assets(
         ledger, trade_report, internal_executions, day_candles, recon_breaks, recon_report
     ),
-    partitions_def=TRADING_DAYS,
     description="Compare the day's exchange trade report with the broker's fills.",
 )
 
