@@ -1,4 +1,4 @@
-"""The reconciliation's Dagster assets and checks, materialized in process against real PostgreSQL."""
+"""The reconciliation assets and checks, materialized in process against real PostgreSQL."""
 
 from __future__ import annotations
 
