@@ -17,7 +17,15 @@ import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from bench import fix_roundtrip, kafka_ceiling, orders_api, pg_ceiling, sim_ticks, streams_ticks
+from bench import (
+    fix_roundtrip,
+    kafka_ceiling,
+    orders_api,
+    pg_ceiling,
+    recon,
+    sim_ticks,
+    streams_ticks,
+)
 from bench.exceptions import BenchError, StackNotRunningError
 from bench.host import host_info
 from bench.report import DOCS_PATH, RESULTS_DIR, Row, format_conditions, format_figure, publish
@@ -32,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--only",
-        choices=["pgbench", "kafka", "orders", "fix", "ticks", "streams-ticks"],
+        choices=["pgbench", "kafka", "orders", "fix", "ticks", "streams-ticks", "recon"],
         help="run one benchmark only",
     )
     parser.add_argument("--kafka-messages", type=int, default=2_000_000, metavar="N")
@@ -60,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ticks-workers", type=_levels, default=(1, 2), metavar="N,N,...")
     parser.add_argument("--streams-ticks", type=int, default=200_000, metavar="N")
     parser.add_argument("--streams-ticks-workers", type=_levels, default=(1, 2), metavar="N,N")
+    parser.add_argument(
+        "--recon-sizes", type=_levels, default=(1_000_000, 10_000_000), metavar="N,N"
+    )
     parser.add_argument(
         "--no-write-docs", action="store_true", help=f"do not append to {DOCS_PATH.name}"
     )
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_stack(
             settings,
-            postgres=args.only not in ("kafka", "fix", "ticks"),
+            postgres=args.only not in ("kafka", "fix", "ticks", "recon"),
             kafka=args.only in (None, "kafka", "ticks", "streams-ticks"),
         )
         if args.only in (None, "pgbench", "kafka"):
@@ -176,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = streams_ticks.measure(settings, host_info(settings), load)
             _record(rows, "streams-ticks", write_docs=write_docs)
             for line in streams_ticks.goals(rows):
+                sys.stdout.write(f"goal: {line}\n")
+        if args.only in (None, "recon"):
+            rows = recon.measure(recon.ReconLoad(args.recon_sizes), settings.state_dir)
+            _record(rows, "recon", write_docs=write_docs)
+            for line in recon.goals(rows):
                 sys.stdout.write(f"goal: {line}\n")
     except StackNotRunningError as exc:
         sys.stderr.write(f"the development stack is not running: {exc}\n")
