@@ -47,7 +47,9 @@ class HealSummary:
 
 
 @dataclass(slots=True)
-class _OrderProgress:
+class OrderFills:
+    """What the broker has filled of an order, advanced by each heal report built for it."""
+
     quantity: int
     cum_qty: int
     filled_notional: Decimal
@@ -58,7 +60,7 @@ def heal_run(
 ) -> HealSummary:
     """Publish the report of every safe, unhealed break of ``run_id``; audit each one."""
     healed = refused = 0
-    progress: dict[str, _OrderProgress] = {}
+    progress: dict[str, OrderFills] = {}
     with conn.transaction():
         breaks = conn.execute(_SAFE_BREAKS, (run_id,)).fetchall()
     for break_id, exec_id, cl_ord_id, details in breaks:
@@ -89,7 +91,7 @@ def heal_run(
 
 
 def build_report(
-    exec_id: str, cl_ord_id: str, details: dict[str, object], order: _OrderProgress
+    exec_id: str, cl_ord_id: str, details: dict[str, object], order: OrderFills
 ) -> ExecutionReport:
     """The exchange's fill as an ExecutionReport, counted on top of the order's settled fills.
 
@@ -127,14 +129,14 @@ def _refusal(conn: psycopg.Connection[tuple[object, ...]], exec_id: str) -> str 
     return None if row is None else "settled since the run: nothing to heal"
 
 
-def _order_progress(conn: psycopg.Connection[tuple[object, ...]], cl_ord_id: str) -> _OrderProgress:
+def _order_progress(conn: psycopg.Connection[tuple[object, ...]], cl_ord_id: str) -> OrderFills:
     row = conn.execute(
         "SELECT quantity, cum_qty, filled_notional FROM orders WHERE id = %s",
         (uuid.UUID(cl_ord_id),),
     ).fetchone()
     if row is None:  # the run found it; orders are never deleted
         raise ReconciliationError(f"order {cl_ord_id} vanished")
-    return _OrderProgress(int(str(row[0])), int(str(row[1])), Decimal(str(row[2])))
+    return OrderFills(int(str(row[0])), int(str(row[1])), Decimal(str(row[2])))
 
 
 def _audit(
