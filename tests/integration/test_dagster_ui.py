@@ -42,7 +42,8 @@ def _graphql(url: str) -> dict[str, Any]:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         body: dict[str, Any] = json.load(response)
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 @pytest.fixture
