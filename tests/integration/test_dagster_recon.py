@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import psycopg
 import pytest
 from dagster import AssetKey, materialize
 
+from core.contracts import EXECUTION_REPORTS
 from core.settings import Settings
 from dagster_project import definitions
 from dagster_project.ledger import ledger, ledger_invariants
@@ -17,12 +19,19 @@ from dagster_project.reconciliation import (
     day_candles,
     internal_executions,
     recon_breaks,
+    recon_heals,
     recon_report,
     trade_report,
 )
-from dagster_project.resources import LandingResource, PostgresResource, market_from_settings
+from dagster_project.resources import (
+    ExecutionReportsResource,
+    LandingResource,
+    PostgresResource,
+    market_from_settings,
+)
 from fixbridge.simulator.trade_report import Injection
 from tests.integration.recon_support import DAY, injected, settle_all, trade_day, write_report
+from tests.integration.worker_support import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +176,29 @@ async def test_a_broken_ledger_invariant_stops_the_comparison(
     assert "holding_matches_fills" in failed
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert AssetKey("recon_breaks") not in materialized
+
+
+async def test_recon_heals_publishes_the_unsettled_fill_for_the_settle_agent(
+    running_stack: Settings, db_dsn: str, tmp_path: Path, new_topic: Callable[[int], str]
+) -> None:
+    settings = running_stack
+    async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
+        day = await trade_day(conn, settings)
+        lost = day.reports[2]
+        await settle_all(conn, settings, [r for r in day.reports if r is not lost])
+    _insert_candles(db_dsn)
+    write_report(tmp_path, day.fills, Injection())
+    topic = new_topic(1)
+    resources = _resources(settings, db_dsn, tmp_path)
+    resources["execution_reports"] = ExecutionReportsResource(
+        kafka_host=settings.kafka_host, kafka_port=settings.kafka_port, topic=topic, actor="ops"
+    )
+
+    result = materialize([*NIGHTLY, recon_heals], partition_key=PARTITION, resources=resources)
+
+    assert result.success
+    published = [EXECUTION_REPORTS.decode(value) for value in read_all(settings, topic)]
+    assert [(r.exec_id, r.last_qty) for r in published] == [(lost.exec_id, lost.last_qty)]
+    with psycopg.connect(db_dsn) as conn:
+        audit = conn.execute("SELECT outcome, actor FROM reconciliation_heal_audit").fetchall()
+    assert audit == [("HEALED", "ops")]
