@@ -70,7 +70,8 @@ def compare(
         & (pl.col("ex_price") == pl.col("in_price"))
     ).collect()
     matched = int(flagged["_matched"].sum())
-    rest = flagged.lazy().filter(~pl.col("_matched"))
+    # Breaks are few: every kind below is picked from this small frame, not the whole day.
+    rest = flagged.filter(~pl.col("_matched")).lazy()
 
     parts = [
         rest.filter(pl.col("in_qty").is_null()).with_columns(
