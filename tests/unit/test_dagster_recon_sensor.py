@@ -37,8 +37,9 @@ def test_a_landed_report_requests_a_run_of_its_day(tmp_path: Path) -> None:
     with build_sensor_context(resources={"landing": landing}) as context:
         requests = list(cast(Iterator[RunRequest | SkipReason], trade_report_sensor(context)))
 
-    assert [r.partition_key for r in requests if isinstance(r, RunRequest)] == ["2024-09-16"]
-    run_key = requests[0].run_key
+    runs = [r for r in requests if isinstance(r, RunRequest)]
+    assert [r.partition_key for r in runs] == ["2024-09-16"]
+    run_key = runs[0].run_key
     assert isinstance(run_key, str) and run_key.startswith("trade_report_2024-09-16.csv:")
 
 
