@@ -18,6 +18,8 @@ from pipelines.trade_report import FIRST_DATA_LINE, PRICE_PATTERN, TIME_FORMAT
 
 SCALE = 10_000
 _PANDAS_TIME_FORMAT = TIME_FORMAT.replace("%.f", ".%f")
+# The pipeline's pattern without its anchors and with a non-capturing group, as fullmatch wants.
+_PRICE_FULL = PRICE_PATTERN.strip("^$").replace("(", "(?:")
 
 
 def load(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -25,7 +27,7 @@ def load(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     raw.insert(0, "line", np.arange(FIRST_DATA_LINE, FIRST_DATA_LINE + len(raw)))
     qty = pd.to_numeric(raw["qty"].str.strip(), errors="coerce", downcast=None)
-    price_ok = raw["price"].str.contains(PRICE_PATTERN, regex=True, na=False)
+    price_ok = raw["price"].str.fullmatch(_PRICE_FULL, na=False)
     text = raw["price"].str.strip().where(price_ok)
     negative = text.str.startswith("-", na=False)
     parts = text.str.lstrip("-").str.split(".", n=1, expand=True).reindex(columns=[0, 1])
