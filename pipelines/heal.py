@@ -30,7 +30,7 @@ Publish = Callable[[ExecutionReport], None]
 _SAFE_BREAKS = (
     "SELECT b.id, b.exec_id, b.cl_ord_id, b.details FROM reconciliation_breaks b"
     " WHERE b.run_id = %s AND b.kind = 'MISSING_INTERNAL' AND b.is_safe_to_heal"
-    " AND b.healed_at IS NULL ORDER BY b.details->>'ex_exec_time', b.id FOR UPDATE SKIP LOCKED"
+    " AND b.healed_at IS NULL ORDER BY b.details->>'ex_exec_time', b.id"
 )
 
 
@@ -65,28 +65,32 @@ def heal_run(
         breaks = conn.execute(_SAFE_BREAKS, (run_id,)).fetchall()
     for break_id, exec_id, cl_ord_id, details in breaks:
         assert isinstance(details, dict)
-        with conn.transaction():
-            reason = _refusal(conn, str(exec_id))
-            if reason is not None:
-                _audit(conn, int(str(break_id)), actor, "REFUSED", {"reason": reason})
-                refused += 1
-                continue
-            order = progress.get(str(cl_ord_id)) or _order_progress(conn, str(cl_ord_id))
-            report = build_report(str(exec_id), str(cl_ord_id), details, order)
-            publish(report)
-            progress[str(cl_ord_id)] = order
-            conn.execute(
-                "UPDATE reconciliation_breaks SET healed_at = now(), healed_by = %s WHERE id = %s",
-                (actor, break_id),
-            )
-            _audit(
-                conn,
-                int(str(break_id)),
-                actor,
-                "HEALED",
-                {"published": EXECUTION_REPORTS.encode(report).decode()},
-            )
-            healed += 1
+        number, order_id = int(str(break_id)), str(cl_ord_id)
+        try:
+            with conn.transaction():
+                if not _claim(conn, number):
+                    continue  # healed by another pass meanwhile
+                reason = _refusal(conn, str(exec_id))
+                if reason is not None:
+                    _audit(conn, number, actor, "REFUSED", {"reason": reason})
+                    refused += 1
+                    continue
+                order = progress.get(order_id) or _order_progress(conn, order_id)
+                report = build_report(str(exec_id), order_id, details, order)
+                publish(report)
+                progress[order_id] = order
+                conn.execute(
+                    "UPDATE reconciliation_breaks SET healed_at = now(), healed_by = %s"
+                    " WHERE id = %s",
+                    (actor, number),
+                )
+                published = EXECUTION_REPORTS.encode(report).decode()
+                _audit(conn, number, actor, "HEALED", {"published": published})
+                healed += 1
+        except HealPublishError as exc:
+            with conn.transaction():
+                _audit(conn, number, actor, "FAILED", {"error": str(exc)})
+            raise
     return HealSummary(healed, refused)
 
 
@@ -120,6 +124,15 @@ def build_report(
 
 def _ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def _claim(conn: psycopg.Connection[tuple[object, ...]], break_id: int) -> bool:
+    """Lock the break for this transaction; False if it was healed since it was listed."""
+    row = conn.execute(
+        "SELECT 1 FROM reconciliation_breaks WHERE id = %s AND healed_at IS NULL FOR UPDATE",
+        (break_id,),
+    ).fetchone()
+    return row is not None
 
 
 def _refusal(conn: psycopg.Connection[tuple[object, ...]], exec_id: str) -> str | None:

@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from core.contracts import ExecutionReport
 from core.settings import Settings
 from fixbridge.simulator.trade_report import Injection
 from pipelines.compare import compare
+from pipelines.heal import HealPublishError, heal_run
 from pipelines.internal import load_internal_executions
 from pipelines.store import breaks_of_run, record_breaks, start_run
 from pipelines.trade_report import load_trade_report
@@ -90,3 +92,31 @@ async def test_a_fill_never_settled_is_a_break_safe_to_heal(
         ("MISSING_INTERNAL", lost.exec_id)
     ]
     assert safe == 1
+
+
+async def test_a_heal_kafka_refuses_is_audited_as_failed_and_left_unhealed(
+    running_stack: Settings, db_dsn: str, tmp_path: Path
+) -> None:
+    settings = running_stack
+    async with await psycopg.AsyncConnection.connect(db_dsn) as aconn:
+        day = await trade_day(aconn, settings)
+        await settle_all(aconn, settings, day.reports[1:])
+    files = write_report(tmp_path, day.fills, Injection())
+    report = load_trade_report(files.csv_path)
+
+    def refuse(report: ExecutionReport) -> None:
+        raise HealPublishError(f"{report.exec_id}: broker down")
+
+    with psycopg.connect(db_dsn) as conn:
+        internal = load_internal_executions(conn, DAY, ZoneInfo(settings.market_tz))
+        run_id = start_run(conn, DAY)
+        record_breaks(conn, run_id, compare(report.rows, internal), report.rows.height, 0)
+        with pytest.raises(HealPublishError):
+            heal_run(conn, run_id, refuse, "test-heal")
+        audit = conn.execute(
+            "SELECT a.outcome, b.healed_at FROM reconciliation_heal_audit a"
+            " JOIN reconciliation_breaks b ON b.id = a.break_id WHERE b.run_id = %s",
+            (run_id,),
+        ).fetchall()
+
+    assert audit == [("FAILED", None)]
