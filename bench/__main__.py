@@ -22,6 +22,7 @@ from bench import (
     kafka_ceiling,
     orders_api,
     pg_ceiling,
+    recon,
     sim_ticks,
     streams_fills,
     streams_ticks,
@@ -40,7 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--only",
-        choices=["pgbench", "kafka", "orders", "fix", "ticks", "streams-ticks", "streams-fills"],
+        choices=[
+            "pgbench",
+            "kafka",
+            "orders",
+            "fix",
+            "ticks",
+            "streams-ticks",
+            "streams-fills",
+            "recon",
+        ],
         help="run one benchmark only",
     )
     parser.add_argument("--kafka-messages", type=int, default=2_000_000, metavar="N")
@@ -72,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--streams-ticks", type=int, default=1_000_000, metavar="N")
     parser.add_argument("--streams-ticks-workers", type=_levels, default=(1, 2), metavar="N,N")
     parser.add_argument("--streams-fills", type=int, default=20_000, metavar="N")
+    parser.add_argument(
+        "--recon-sizes", type=_levels, default=(1_000_000, 10_000_000), metavar="N,N"
+    )
     parser.add_argument(
         "--no-write-docs", action="store_true", help=f"do not append to {DOCS_PATH.name}"
     )
@@ -172,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_stack(
             settings,
-            postgres=args.only not in ("kafka", "fix", "ticks"),
+            postgres=args.only not in ("kafka", "fix", "ticks", "recon"),
             kafka=args.only in (None, "kafka", "ticks", "streams-ticks", "streams-fills"),
         )
         if args.only in (None, "pgbench", "kafka"):
@@ -196,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             _record(fills, "streams-fills", write_docs=write_docs)
             for line in streams_fills.goals(fills):
+                sys.stdout.write(f"goal: {line}\n")
+        if args.only in (None, "recon"):
+            rows = recon.measure(recon.ReconLoad(args.recon_sizes), settings.state_dir)
+            _record(rows, "recon", write_docs=write_docs)
+            for line in recon.goals(rows):
                 sys.stdout.write(f"goal: {line}\n")
     except StackNotRunningError as exc:
         sys.stderr.write(f"the development stack is not running: {exc}\n")

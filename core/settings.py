@@ -246,6 +246,21 @@ class Settings(BaseSettings):
     # Issue #3 (OMS benchmark): how often the API's in-process rate limiter drops expired hits.
     rate_limit_sweep_interval_s: float = Field(default=1.0, gt=0, le=60)
 
+    # Nightly reconciliation (issue 7).
+    # None: the simulator's landing folder (fixbridge.simulator.config.trade_report_dir).
+    recon_landing_dir: Path | None = None
+    # None: state_dir/reconciliation (breaks Parquet and summaries per day).
+    recon_output_dir: Path | None = None
+    # The first trading day Dagster offers as a partition.
+    recon_start_date: str = "2024-01-01"
+    # The nightly run for the previous trading day, in exchange time.
+    recon_schedule_hour: int = Field(default=2, ge=0, le=23)
+    recon_schedule_minute: int = Field(default=30, ge=0, le=59)
+    recon_sensor_interval_s: int = Field(default=60, ge=5)
+    recon_top_breaks: int = Field(default=20, ge=1, le=1000)
+    # Who heals, as written into healed_by and the audit rows.
+    recon_heal_actor: str = "reconciliation-heal"
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""

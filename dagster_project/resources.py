@@ -1,11 +1,17 @@
-"""Dagster resources: the project's PostgreSQL, configured from the one settings object."""
+"""Dagster resources: the project's PostgreSQL, the landing folder and Kafka, from the settings."""
 
 from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 from dagster import ConfigurableResource
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from fixbridge.simulator.config import trade_report_dir
+from pipelines.heal import Publish, kafka_publish
 
 
 class PostgresResource(ConfigurableResource[None]):
@@ -18,6 +24,79 @@ class PostgresResource(ConfigurableResource[None]):
         return psycopg.connect(self.dsn)
 
 
+class LandingResource(ConfigurableResource[None]):
+    """The folder the exchange drops its trade reports into, and where the results go."""
+
+    reports_dir: str
+    output_dir: str
+
+    def reports(self) -> Path:
+        """The landing folder of the trade reports."""
+        return Path(self.reports_dir)
+
+    def output(self) -> Path:
+        """The folder of the breaks Parquet and summaries."""
+        return Path(self.output_dir)
+
+
+class MarketResource(ConfigurableResource[None]):
+    """The exchange's time zone and session hours."""
+
+    tz: str
+    open_at: str
+    close_at: str
+
+    def zone(self) -> ZoneInfo:
+        """The exchange's time zone."""
+        return ZoneInfo(self.tz)
+
+    def session(self) -> tuple[time, time]:
+        """Open and close, exchange time."""
+        return time.fromisoformat(self.open_at), time.fromisoformat(self.close_at)
+
+
+class ExecutionReportsResource(ConfigurableResource[None]):
+    """Publishing to the execution-reports topic the settle agent consumes (for heals)."""
+
+    kafka_host: str
+    kafka_port: int
+    topic: str
+    actor: str
+
+    def publisher(self) -> Publish:
+        """A publisher that waits for Kafka's acknowledgement of each report."""
+        settings = Settings(
+            kafka_host=self.kafka_host,
+            kafka_port=self.kafka_port,
+            topic_execution_reports=self.topic,
+        )
+        return kafka_publish(settings)
+
+
 def postgres_from_settings() -> PostgresResource:
     """The resource for the database named by the BROKER_* settings."""
     return PostgresResource(dsn=get_settings().pg_dsn)
+
+
+def landing_from_settings(settings: Settings) -> LandingResource:
+    """The landing and output folders named by the settings."""
+    output = settings.recon_output_dir or settings.state_dir / "reconciliation"
+    reports = settings.recon_landing_dir or trade_report_dir(settings)
+    return LandingResource(reports_dir=str(reports), output_dir=str(output))
+
+
+def market_from_settings(settings: Settings) -> MarketResource:
+    """The market hours of the settings."""
+    return MarketResource(
+        tz=settings.market_tz, open_at=settings.market_open, close_at=settings.market_close
+    )
+
+
+def execution_reports_from_settings(settings: Settings) -> ExecutionReportsResource:
+    """The execution-reports topic of the settings."""
+    return ExecutionReportsResource(
+        kafka_host=settings.kafka_host,
+        kafka_port=settings.kafka_port,
+        topic=settings.topic_execution_reports,
+        actor=settings.recon_heal_actor,
+    )
