@@ -138,6 +138,8 @@ async def stream_prices_ws(
         principal = read_access_token(settings, token)
         client = await _open_client(hub, pool, settings, principal.user_id, symbols)
     except DomainError as exc:
+        # Accepted first so the client can read the reason (a refusal before it is a bare 403).
+        await websocket.accept()
         await websocket.close(code=WS_POLICY_VIOLATION, reason=exc.detail[:120])
         return
     await websocket.accept()
