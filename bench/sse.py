@@ -62,6 +62,9 @@ STARTUP_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 600.0
 PRODUCE_STEP_S = 0.01
 KB = 1024
+PROBE_OPEN_TIMEOUT_S = 30.0
+PROBE_SETTLE_S = 2.0
+PROBE_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -226,21 +229,37 @@ async def bytes_probe(
                 counts[1] += data.count(b"event: price")
 
     ws_url = f"ws://{host_port}/v1/stream/prices/ws?symbols={symbols}&access_token={token}"
-    async with connect(ws_url, max_size=None) as ws:
 
-        async def read_ws() -> None:
+    async def read_ws() -> None:
+        async with connect(ws_url, max_size=None, open_timeout=PROBE_OPEN_TIMEOUT_S) as ws:
             async for data in ws:
                 if recording.is_set() and isinstance(data, bytes):
                     counts[2] += len(data) + 2  # the header of a short server frame
                     counts[3] += len(prices_pb2.Frame.FromString(data).prices)
 
-        tasks = [asyncio.create_task(read_sse()), asyncio.create_task(read_ws())]
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        for task in tasks:
-            task.cancel()
+    tasks = [asyncio.create_task(read_sse()), asyncio.create_task(read_ws())]
+    while not stop.is_set() and not all(t.done() for t in tasks):
+        await asyncio.sleep(0.1)
+    for task in tasks:
+        task.cancel()
+    # A failed reader leaves its counts at zero (no row); the run goes on.
+    await asyncio.gather(*tasks, return_exceptions=True)
     writer.close()
     return counts[0], counts[1], counts[2], counts[3]
+
+
+def probe_bytes(url: str, token: str, symbols: str) -> tuple[int, int, int, int]:
+    """Run the bytes probe for PROBE_S seconds (after PROBE_SETTLE_S to connect)."""
+    recording, stop = threading.Event(), threading.Event()
+    threading.Timer(PROBE_SETTLE_S, recording.set).start()
+    threading.Timer(PROBE_SETTLE_S + PROBE_S, stop.set).start()
+    try:
+        counts = asyncio.run(bytes_probe(url, token, symbols, recording, stop))
+    except (OSError, TimeoutError) as exc:
+        log.warning("the bytes probe failed (no protobuf/JSON row): %s", exc)
+        return 0, 0, 0, 0
+    log.info("bytes probe (SSE bytes, updates, WebSocket bytes, updates): %s", counts)
+    return counts
 
 
 def _start_clients(
@@ -341,11 +360,7 @@ def _run(
     def ceiling() -> None:
         results.ceiling_delays = consume_delays(settings, conflated_topic, recording, stop)
 
-    def probe() -> None:
-        wanted = ",".join(symbols[:10])
-        results.probe = asyncio.run(bytes_probe(url, token, wanted, recording, stop))
-
-    threads = [threading.Thread(target=t) for t in (ticks, ceiling, probe)]
+    threads = [threading.Thread(target=t) for t in (ticks, ceiling)]
     rss_before = rss_bytes(api.pid)
     procs = _start_clients(url, token, load, symbols, workdir)
     try:
@@ -373,6 +388,10 @@ def _run(
         for proc, _ in procs:
             assert proc.stdout is not None
             client_results.append(json.loads(proc.stdout.readline()))
+        for proc, _ in procs:
+            proc.wait(timeout=60)
+        # Bytes per update on the same flow, once the load clients are gone.
+        results.probe = probe_bytes(url, token, ",".join(symbols[:10]))
     finally:
         stop.set()
         for proc, err in procs:

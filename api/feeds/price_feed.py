@@ -90,6 +90,8 @@ class PriceFeed:
         async with pool.connection() as conn:
             cursor = await conn.execute("SELECT symbol, price, ts_event FROM last_prices")
             rows = await cursor.fetchall()
+            cursor = await conn.execute("SELECT symbol FROM instruments")
+            self._hub.known.update(row[0] for row in await cursor.fetchall())
         self._hub.seed(Quote(symbol, price, ns_of(ts)) for symbol, price, ts in rows)
         loop = asyncio.get_running_loop()
         self._thread = threading.Thread(

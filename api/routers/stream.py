@@ -42,7 +42,7 @@ async def _open_client(
     hub: PriceHub, pool: AsyncPool, settings: Settings, user_id: int, symbols: str
 ) -> PriceClient:
     """Check the request against the limits, then register a client with the hub."""
-    wanted = await check_stream_request(pool, settings, symbols, hub.connections(user_id))
+    wanted = await check_stream_request(pool, settings, hub, symbols, hub.connections(user_id))
     client = PriceClient(user_id, wanted, settings.stream_client_interval_ms / 1000)
     hub.add(client)
     return client
