@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.websockets import WebSocketDisconnect
 
 from api.deps import CurrentPrincipal, PoolDep, SettingsDep
@@ -31,6 +32,19 @@ SymbolsQuery = Annotated[
 ]
 # WebSocket close code for a refused request (RFC 6455: policy violation).
 WS_POLICY_VIOLATION = 1008
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, made safe to call more than once (it runs the first time only)."""
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return run
 
 
 def _hub(request: Request | WebSocket) -> PriceHub:
@@ -70,15 +84,20 @@ async def stream_prices(
     """
     hub = _hub(request)
     client = await _open_client(hub, pool, settings, principal.user_id, symbols)
+    release = _once(lambda: hub.remove(client))
 
     async def events() -> AsyncIterator[bytes]:
         try:
             async for chunk in sse_price_events(hub, client, last_event_id):
                 yield chunk
         finally:
-            hub.remove(client)
+            release()
 
-    return EventSourceResponse(events(), ping=settings.stream_heartbeat_s)
+    # The background task also releases a stream whose generator never started (a client gone
+    # before the first byte): the generator's finally would not run then.
+    return EventSourceResponse(
+        events(), ping=settings.stream_heartbeat_s, background=BackgroundTask(release)
+    )
 
 
 @router.get(
@@ -97,6 +116,7 @@ async def stream_orders(
     """
     feed: OrderFeed = request.app.state.order_feed
     subscriber = feed.subscribe(principal.user_id)
+    release = _once(lambda: feed.unsubscribe(subscriber))
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         event_id = 0
@@ -110,9 +130,11 @@ async def stream_orders(
                     return
                 yield ServerSentEvent(item.model_dump_json(), event="order", id=str(event_id))
         finally:
-            feed.unsubscribe(subscriber)
+            release()
 
-    return EventSourceResponse(events(), ping=settings.stream_heartbeat_s)
+    return EventSourceResponse(
+        events(), ping=settings.stream_heartbeat_s, background=BackgroundTask(release)
+    )
 
 
 @router.websocket("/prices/ws")
