@@ -82,6 +82,9 @@ class PriceFeed:
             )
             assignment.append(TopicPartition(topic, partition, high))
         self._consumer.assign(assignment)
+        if not assignment:
+            # Quotes then come from last_prices only (seeded at start); a restart picks it up.
+            log.warning("price feed: topic %s has no partitions yet; no live prices", topic)
         log.info("price feed: %d partitions of %s from their ends", len(assignment), topic)
 
     async def start(self, pool: AsyncPool) -> None:
