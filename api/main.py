@@ -12,7 +12,10 @@ from fastapi import FastAPI, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
-from api.routers import api_keys, auth, funds, kyc, orders
+from api.feeds.order_feed import OrderFeed
+from api.feeds.price_feed import PriceFeed
+from api.feeds.price_hub import PriceHub
+from api.routers import api_keys, auth, funds, kyc, market, orders, portfolio, stream
 from api.security.ratelimit import close_rate_limiter, make_rate_limiter
 from api.services.kyc_review import run_reviewer
 from core.db import AsyncPool, make_async_pool
@@ -27,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application with its database pool bound to the given settings."""
     settings = settings or get_settings()
     pool = make_async_pool(settings, "api")
+    price_hub = PriceHub()
+    order_feed = OrderFeed(settings, pool)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -34,7 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The simulated KYC provider runs beside the API; SKIP LOCKED makes many nodes safe.
         stop_reviewer = asyncio.Event()
         reviewer = asyncio.create_task(run_reviewer(pool, settings, stop_reviewer))
+        # One md.conflated consumer and one LISTEN connection per process feed every client.
+        price_feed = PriceFeed(settings, price_hub)
+        price_feed.start(pool)
+        order_feed.start()
+        # Serve at once when PostgreSQL or Kafka is away (readiness says so); otherwise wait a
+        # moment for both feeds, so a first client's snapshot already holds the known prices.
+        await _wait_all([price_feed.ready, order_feed.listening], settings.pg_connect_timeout_s)
         yield
+        await order_feed.stop()
+        await price_feed.stop()
         stop_reviewer.set()
         await _finish(reviewer, settings.shutdown_timeout_s)
         await pool.close()
@@ -44,11 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pool = pool
     app.state.kyc_verified_until = {}
+    app.state.price_hub = price_hub
+    app.state.order_feed = order_feed
     # In-process counters: each API node limits alone (see api/security/ratelimit.py).
     app.state.rate_limiter = rate_limiter = make_rate_limiter(settings)
     errors.install(app)
     metrics.install(app)
-    for module in (auth, api_keys, kyc, funds, orders):
+    for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream):
         app.include_router(module.router, responses=errors.AUTH_RESPONSES)
 
     @app.get("/healthz", tags=["ops"])
@@ -65,6 +81,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return checks
 
     return app
+
+
+async def _wait_all(events: list[asyncio.Event], timeout_s: float) -> None:
+    """Wait until every event is set, at most ``timeout_s``; log when they are not."""
+    try:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout_s)
+    except TimeoutError:
+        log.warning("live feeds not ready after %.1f s; they keep retrying", timeout_s)
 
 
 async def _finish(task: asyncio.Task[None], timeout_s: float) -> None:
