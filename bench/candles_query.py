@@ -1,7 +1,8 @@
 """Candles query p99: one day of 1m candles and one year of 1d candles, API beside pgbench.
 
-A fresh database (bench_candles) holds ``days`` sessions of 1 s candles for one symbol (09:15 to
-15:30 IST: 22,500 a day, written by SQL as the candles agent would). For each query:
+A fresh database (bench_candles) holds ``days`` sessions of candles for one symbol (09:15 to
+15:30 IST), laid out as the candles agent writes them: 22,500 1 s rows a day, and their stored
+1 m (375) and 1 d (1) rollups (SQL: candles_rebuild_rollups, migration 0017). For each query:
 
 - ceiling: pgbench (-c 1, -t queries, per-transaction log) running the same SQL the API runs,
   ``SELECT * FROM candles_between(...)``: the database's own cost, no HTTP, no Python;
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 BENCH_DATABASE = "bench_candles"
 GOAL_DAY_OF_1M_P99_MS = 10.0
-# A year of 1d reads every stored 1 s row on plain PostgreSQL: fewer runs of it.
+# Fewer runs of a year of 1d (it was the slow one when it read every 1 s row).
 YEAR_QUERIES_SHARE = 200
 SESSION_OPEN_UTC = timedelta(hours=3, minutes=45)  # 09:15 IST
 SESSION_SECONDS = 22_500  # 09:15 - 15:30
@@ -54,11 +55,12 @@ SELECT %(symbol)s, interval '1 second', %(open)s + s * interval '1 second',
 FROM generate_series(0, %(seconds)s - 1) AS s,
      LATERAL (SELECT (1000 + %(day)s %% 97 + (s %% 600) / 100.0)::numeric(18,4) AS p) AS price
 """
+_ROLLUP_DAY = "SELECT candles_rebuild_rollups(%(open)s, %(open)s + interval '1 second')"
 
 
 @dataclass(frozen=True)
 class CandlesPlan:
-    """Queries per measurement and the days of 1 s candles stored."""
+    """Queries per measurement and the days of candles stored."""
 
     queries: int = 2_000
     days: int = 365
@@ -80,12 +82,13 @@ class Query:
 
 
 def fill(dsn: str, symbol: str, days: int) -> int:
-    """Write ``days`` sessions of 1 s candles ending on LAST_DAY; returns the rows written."""
+    """Write ``days`` sessions (1 s rows, their 1 m and 1 d rollups); returns the 1 s rows."""
     with psycopg.connect(dsn) as conn:
         for day in range(days):
             session = LAST_DAY - timedelta(days=days - 1 - day) + SESSION_OPEN_UTC
             params = {"symbol": symbol, "open": session, "seconds": SESSION_SECONDS, "day": day}
             conn.execute(_FILL_DAY, params)
+            conn.execute(_ROLLUP_DAY, params)
             conn.commit()
         conn.execute("ANALYZE candles")
     return days * SESSION_SECONDS
@@ -153,7 +156,7 @@ def measure(settings: Settings, host: HostInfo, plan: CandlesPlan) -> list[Row]:
         started = time.monotonic()
         stored = fill(dsn, instrument.symbol, plan.days)
         log.info(
-            "%d 1 s candles written in %.0f s (session of %s)",
+            "%d 1 s candles (and their 1 m and 1 d rollups) written in %.0f s (session of %s)",
             stored,
             time.monotonic() - started,
             day,
@@ -181,6 +184,7 @@ def measure(settings: Settings, host: HostInfo, plan: CandlesPlan) -> list[Row]:
                     "query": query.name,
                     "days_stored": plan.days,
                     "rows_1s_stored": stored,
+                    "stored_widths": "1s,1m,1d",
                     "queries": runs,
                     "clients": 1,
                 }

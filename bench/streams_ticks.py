@@ -516,7 +516,11 @@ def _reset_tick_state(dsn: str) -> None:
 
 def _counted_ticks(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT coalesce(sum(trade_count), 0) FROM candles").fetchone()
+        # Each tick is in one 1 s candle (and in a stored 1 m and 1 d one too).
+        row = conn.execute(
+            "SELECT coalesce(sum(trade_count), 0) FROM candles"
+            " WHERE bucket_width = interval '1 second'"
+        ).fetchone()
     return int(row[0]) if row else 0
 
 

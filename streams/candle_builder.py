@@ -1,5 +1,8 @@
 """OHLCV candles at the 1 s base interval, aggregated in memory per batch; no I/O here.
 
+The same batch's 1 s candles also roll up into stored 1 m and 1 d candles (``rollup``), so a
+query for a day of 1m or a year of 1d reads those rows instead of rolling up 1 s rows.
+
 A candle keeps the exchange time and sequence number of its open and close, so two partial
 candles of one bucket (two batches, a late tick, a replay on another worker) merge into the same
 candle whatever order they arrive in: open is the earliest (ts, seq), close the latest, high/low
@@ -13,7 +16,8 @@ period; a tick of a closed window is late and is dead-lettered, never counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from core.contracts import Tick
@@ -22,6 +26,9 @@ from streams.tick_input import Item, LateTickError, UnknownSymbolError
 
 NS_PER_S = 1_000_000_000
 BUCKET_WIDTH_NS = NS_PER_S  # the base interval; the table says '1 second'
+# The stored widths, in seconds, as the table names them. Every one divides a day, so buckets
+# aligned on the Unix epoch are the date_bin buckets aligned on UTC midnight that SQL uses.
+STORED_WIDTHS: dict[int, str] = {1: "1 second", 60: "1 minute", 86_400: "1 day"}
 
 
 @dataclass(slots=True)
@@ -81,6 +88,18 @@ def merge(a: Candle, b: Candle) -> Candle:
         last.close_ts_ns,
         last.close_seq,
     )
+
+
+def rollup(candles: Sequence[Candle], width_s: int) -> list[Candle]:
+    """The ``width_s`` candles of base ``candles``, sorted by (symbol, bucket)."""
+    out: dict[tuple[str, int], Candle] = {}
+    for c in candles:
+        bucket_s = c.bucket_s - c.bucket_s % width_s
+        key = (c.symbol, bucket_s)
+        wide = replace(c, bucket_s=bucket_s)
+        seen = out.get(key)
+        out[key] = wide if seen is None else merge(seen, wide)
+    return [out[k] for k in sorted(out)]
 
 
 class CandleBuilder:

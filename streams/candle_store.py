@@ -5,6 +5,10 @@ whose tick is counted in ``candles`` and the partition's stream time. A batch lo
 rows, skips what they say was applied, upserts the candles and moves the rows forward in the same
 transaction. A replayed tick (a restart, a rebalance, a second worker still holding the partition)
 therefore counts once, and the row lock serializes two workers that briefly share a partition.
+
+Each batch writes its 1 s candles and their 1 m and 1 d rollups in the same statement: the merge
+is associative, so each tick, counted once into its 1 s candle, is counted once into its 1 m and
+1 d candles too (a late tick's correction included).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.db import AsyncConn
-from streams.candle_builder import Candle, PartitionCursor
+from streams.candle_builder import STORED_WIDTHS, Candle, PartitionCursor, rollup
 
 _ENSURE_CURSORS = """
 INSERT INTO candles_applied_offsets (topic, partition, last_offset, stream_time_ns)
@@ -40,12 +44,13 @@ INSERT INTO candles AS c (
     symbol, bucket_width, bucket_start, open, high, low, close, volume, trade_count,
     open_ts_ns, open_seq, close_ts_ns, close_seq
 )
-SELECT v.symbol, interval '1 second', to_timestamp(v.bucket_s), v.open, v.high, v.low, v.close,
+SELECT v.symbol, v.width, to_timestamp(v.bucket_s), v.open, v.high, v.low, v.close,
        v.volume, v.trade_count, v.open_ts_ns, v.open_seq, v.close_ts_ns, v.close_seq
 FROM unnest(
-    %s::text[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
-    %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]
-) AS v (symbol, bucket_s, open, high, low, close, volume, trade_count,
+    %s::text[], %s::interval[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[],
+    %s::numeric[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+    %s::bigint[]
+) AS v (symbol, width, bucket_s, open, high, low, close, volume, trade_count,
         open_ts_ns, open_seq, close_ts_ns, close_seq)
 ON CONFLICT (symbol, bucket_width, bucket_start) DO UPDATE SET
     open = CASE WHEN (EXCLUDED.open_ts_ns, EXCLUDED.open_seq) < (c.open_ts_ns, c.open_seq)
@@ -96,24 +101,34 @@ async def save_cursors(conn: AsyncConn, topic: str, cursors: dict[int, Partition
 
 
 async def upsert_candles(conn: AsyncConn, candles: Sequence[Candle]) -> None:
-    """Merge ``candles`` (unique by symbol and bucket) into the 1 s rows in one statement."""
+    """Merge 1 s ``candles`` (unique by symbol and bucket) and their 1 m and 1 d rollups."""
     if not candles:
         return
+    # Sorted like the primary key (symbol, width, bucket) so writers lock rows in one order.
+    rows = sorted(
+        (
+            (c.symbol, width_s, c.bucket_s, c)
+            for width_s in STORED_WIDTHS
+            for c in (candles if width_s == 1 else rollup(candles, width_s))
+        ),
+        key=lambda r: r[:3],
+    )
     await conn.execute(
         _UPSERT_CANDLES,
         (
-            [c.symbol for c in candles],
-            [c.bucket_s for c in candles],
-            [c.open for c in candles],
-            [c.high for c in candles],
-            [c.low for c in candles],
-            [c.close for c in candles],
-            [c.volume for c in candles],
-            [c.trade_count for c in candles],
-            [c.open_ts_ns for c in candles],
-            [c.open_seq for c in candles],
-            [c.close_ts_ns for c in candles],
-            [c.close_seq for c in candles],
+            [symbol for symbol, _, _, _ in rows],
+            [STORED_WIDTHS[width_s] for _, width_s, _, _ in rows],
+            [bucket_s for _, _, bucket_s, _ in rows],
+            [c.open for *_, c in rows],
+            [c.high for *_, c in rows],
+            [c.low for *_, c in rows],
+            [c.close for *_, c in rows],
+            [c.volume for *_, c in rows],
+            [c.trade_count for *_, c in rows],
+            [c.open_ts_ns for *_, c in rows],
+            [c.open_seq for *_, c in rows],
+            [c.close_ts_ns for *_, c in rows],
+            [c.close_seq for *_, c in rows],
         ),
     )
 

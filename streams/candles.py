@@ -1,9 +1,10 @@
-"""The candles agent: ``md.ticks`` -> 1 s OHLCV rows in ``candles``, one transaction per batch.
+"""The candles agent: ``md.ticks`` -> 1 s, 1 m and 1 d candles, one transaction per batch.
 
 Batches come from the tick consumer (streams/tick_consumer.py), decoded once. Per batch: lock
 the batch's partition cursors, count the ticks past them in memory (candle_builder), upsert the
-candles in one statement, move the cursors, publish the dead letters, commit. Rollups to 1m..1d
-are SQL (sql/migrations/0012_candles.sql).
+1 s candles and their 1 m and 1 d rollups in one statement, move the cursors, publish the dead
+letters, commit. 5m, 15m and 1h roll up from the 1 m rows, 1w and 1mo from the 1 d rows, in SQL
+(sql/migrations/0017_candles_stored_rollups.sql, 0015_client_feeds.sql).
 
 Kafka delivery is at least once; the effects are exactly once because the cursors commit with
 the candles (see candle_store.py). The tick consumer commits a batch's Kafka offsets only after
@@ -100,7 +101,7 @@ async def _stop() -> None:
 
 
 async def handle(batch: TickBatch) -> None:
-    """Count a batch of ticks into the 1 s candles, retrying database failures."""
+    """Count a batch of ticks into the stored candles, retrying database failures."""
     if _Pool.pool is None:
         raise RuntimeError("the candles agent got a batch before it started")
     await apply_until_done(_Pool.pool, batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from decimal import Decimal
 
 import psycopg
@@ -66,13 +67,17 @@ async def test_batches_merge_into_one_candle_in_any_order(db_dsn: str) -> None:
                 (0, 2, tick("ACME", "105", T0_NS + 700, 3)),
             ],
         )
-        row = await (
+        rows = await (
             await conn.execute(
-                "SELECT open, high, low, close, volume, trade_count, open_seq, close_seq"
-                " FROM candles WHERE symbol = 'ACME'"
+                "SELECT bucket_width, open, high, low, close, volume, trade_count, open_seq,"
+                " close_seq FROM candles WHERE symbol = 'ACME' ORDER BY bucket_width"
             )
-        ).fetchone()
-    assert row == (Decimal(99), Decimal(105), Decimal(99), Decimal(105), 8, 3, 1, 3)
+        ).fetchall()
+    # The stored 1 m and 1 d candles of that bucket merge the same way.
+    assert rows == [
+        (width, Decimal(99), Decimal(105), Decimal(99), Decimal(105), 8, 3, 1, 3)
+        for width in (timedelta(seconds=1), timedelta(minutes=1), timedelta(days=1))
+    ]
 
 
 async def test_a_replayed_batch_is_not_counted_twice(db_dsn: str) -> None:
@@ -81,9 +86,13 @@ async def test_a_replayed_batch_is_not_counted_twice(db_dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
         await apply(conn, batch)
         await apply(conn, [*batch[3:], (1, 5, tick("ACME", "101", T0_NS + 5, 5))])
-        count = await (await conn.execute("SELECT sum(trade_count) FROM candles")).fetchone()
+        counts = await (
+            await conn.execute(
+                "SELECT sum(trade_count) FROM candles GROUP BY bucket_width ORDER BY bucket_width"
+            )
+        ).fetchall()
         cursors = await lock_cursors(conn, TOPIC, [0, 1, 2])
-    assert count == (11,)
+    assert counts == [(11,), (11,), (11,)]  # 1 s, 1 m, 1 d
     assert cursors == {
         0: PartitionCursor(4, T0_NS + 4),
         1: PartitionCursor(5, T0_NS + 5),
@@ -111,6 +120,13 @@ async def test_rollups_match_polars_at_every_width(db_dsn: str) -> None:
         assert_frame_equal(
             database_candles(db_dsn, width), expected_candles(stream.counted, width_s)
         )
+    # Recomputing the stored rollups from the 1 s rows (migration 0017's backfill) changes nothing.
+    with psycopg.connect(db_dsn) as sync:
+        sync.execute("SELECT candles_rebuild_rollups('2000-01-01', '2100-01-01')")
+    for width, width_s in WIDTHS_S.items():
+        assert_frame_equal(
+            database_candles(db_dsn, width), expected_candles(stream.counted, width_s)
+        )
 
 
 def test_the_range_is_half_open_on_bucket_starts(db_dsn: str) -> None:
@@ -122,6 +138,7 @@ def test_the_range_is_half_open_on_bucket_starts(db_dsn: str) -> None:
             " FROM generate_series(timestamptz '2024-09-16 10:00:00+00',"
             " '2024-09-16 10:14:59+00', interval '1 second') AS t"
         )
+        conn.execute("SELECT candles_rebuild_rollups('2024-09-16', '2024-09-17')")
         rows = conn.execute(
             "SELECT bucket_start, trade_count FROM candles_between('ACME', '5 minutes',"
             " '2024-09-16 10:00:01+00', '2024-09-16 10:10:00+00')"

@@ -18,6 +18,7 @@ from streams.candle_builder import (
     apply_partition,
     candle_of,
     merge,
+    rollup,
 )
 from streams.tick_input import Item, LateTickError, UnknownSymbolError, decode_values
 
@@ -30,11 +31,12 @@ def tick(symbol: str, price: str, size: int, ts_ns: int, seq: int) -> Tick:
     return Tick(symbol=symbol, price=Decimal(price), size=size, ts_event_ns=ts_ns, seq=seq)
 
 
-def naive_candles(ticks: list[Tick]) -> list[Candle]:
+def naive_candles(ticks: list[Tick], width_s: int = 1) -> list[Candle]:
     """The obvious definition, one bucket at a time."""
     buckets: dict[tuple[str, int], list[Tick]] = {}
     for t in ticks:
-        buckets.setdefault((t.symbol, t.ts_event_ns // NS_PER_S), []).append(t)
+        bucket_s = t.ts_event_ns // NS_PER_S // width_s * width_s
+        buckets.setdefault((t.symbol, bucket_s), []).append(t)
     out = []
     for (symbol, bucket), group in sorted(buckets.items()):
         by_time = sorted(group, key=lambda t: (t.ts_event_ns, t.seq))
@@ -141,6 +143,22 @@ def test_merging_partial_candles_in_any_order_gives_the_whole(seed: int) -> None
         for c in build(chunk):
             merged[c.bucket_s] = merge(merged[c.bucket_s], c) if c.bucket_s in merged else c
     assert [merged[b] for b in sorted(merged)] == naive_candles(ticks)
+
+
+@pytest.mark.parametrize("width_s", [60, 86_400])
+def test_rollups_of_the_1s_candles_are_the_wider_candles_of_the_ticks(width_s: int) -> None:
+    rng = random.Random(width_s)
+    midnight_ns = T0_NS // (86_400 * NS_PER_S) * 86_400 * NS_PER_S
+    ticks = [
+        # Minutes either side of a UTC midnight: several 1 m and two 1 d buckets.
+        tick("ACME", f"{rng.randint(9_000, 11_000) / 100:.2f}", 1, ts, seq)
+        for seq, ts in enumerate(
+            midnight_ns + rng.randrange(-300, 300) * NS_PER_S + rng.randrange(NS_PER_S)
+            for _ in range(3_000)
+        )
+    ]
+    rng.shuffle(ticks)
+    assert rollup(build(ticks), width_s) == naive_candles(ticks, width_s)
 
 
 def test_merge_refuses_different_buckets() -> None:
