@@ -60,7 +60,7 @@ SELECT candles_rebuild_rollups(min(bucket_start), max(bucket_start) + interval '
 FROM candles WHERE bucket_width = interval '1 second';
 
 -- Plain PostgreSQL: the same answers as 0012's candles_between, from the coarsest stored width
--- dividing p_width (1d from the 1 d rows; 1m, 5m, 15m, 1h from the 1 m rows; 1s as stored).
+-- dividing p_width: 1s, 1m and 1d are the stored rows, 5m, 15m and 1h roll up the 1 m rows.
 -- A bucket of p_width is whole 1 m (or 1 d) buckets, so open (the first by bucket_start), close
 -- (the last), high, low and the sums are those of its ticks, as before. On TimescaleDB with
 -- candles a hypertable, 0012's function reads the continuous aggregates, which keep filtering
@@ -88,6 +88,15 @@ BEGIN
         trade_count  bigint
     )
     LANGUAGE sql STABLE AS $f$
+        -- A stored width: its rows as they are (the rollup of one row is that row).
+        SELECT c.bucket_start, c.open, c.high, c.low, c.close, c.volume, c.trade_count
+        FROM candles AS c
+        WHERE p_width IN (interval '1 second', interval '1 minute', interval '1 day')
+          AND c.symbol = p_symbol
+          AND c.bucket_width = p_width
+          AND c.bucket_start >= candles_bucket_ceil(p_width, p_start)
+          AND c.bucket_start < candles_bucket_ceil(p_width, p_end)
+        UNION ALL
         SELECT date_bin(p_width, c.bucket_start, timestamptz '2000-01-01 00:00:00+00') AS b,
                (array_agg(c.open ORDER BY c.bucket_start))[1],
                max(c.high),
@@ -96,14 +105,15 @@ BEGIN
                sum(c.volume)::bigint,
                sum(c.trade_count)::bigint
         FROM candles AS c
-        WHERE c.symbol = p_symbol
+        WHERE p_width NOT IN (interval '1 second', interval '1 minute', interval '1 day')
+          AND c.symbol = p_symbol
           AND c.bucket_width = CASE WHEN p_width >= interval '1 day' THEN interval '1 day'
                                     WHEN p_width >= interval '1 minute' THEN interval '1 minute'
                                     ELSE interval '1 second' END
           AND c.bucket_start >= candles_bucket_ceil(p_width, p_start)
           AND c.bucket_start < candles_bucket_ceil(p_width, p_end)
         GROUP BY b
-        ORDER BY b
+        ORDER BY 1
     $f$;
 END;
 $do$;
