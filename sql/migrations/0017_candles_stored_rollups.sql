@@ -61,8 +61,8 @@ FROM candles WHERE bucket_width = interval '1 second';
 
 -- Plain PostgreSQL: the same answers as 0012's candles_between, from the coarsest stored width
 -- dividing p_width: 1s, 1m and 1d are the stored rows, 5m, 15m and 1h roll up the 1 m rows.
--- A bucket of p_width is whole 1 m (or 1 d) buckets, so open (the first by bucket_start), close
--- (the last), high, low and the sums are those of its ticks, as before. On TimescaleDB with
+-- A 5m, 15m or 1h bucket is whole 1 m buckets, so open (the first by bucket_start), close (the
+-- last), high, low and the sums are those of its ticks, as before. On TimescaleDB with
 -- candles a hypertable, 0012's function reads the continuous aggregates, which keep filtering
 -- bucket_width '1 second' and so ignore the stored rollups: it is left as it is.
 DO $do$
@@ -87,33 +87,37 @@ BEGIN
         volume       bigint,
         trade_count  bigint
     )
-    LANGUAGE sql STABLE AS $f$
-        -- A stored width: its rows as they are (the rollup of one row is that row).
-        SELECT c.bucket_start, c.open, c.high, c.low, c.close, c.volume, c.trade_count
-        FROM candles AS c
-        WHERE p_width IN (interval '1 second', interval '1 minute', interval '1 day')
-          AND c.symbol = p_symbol
-          AND c.bucket_width = p_width
-          AND c.bucket_start >= candles_bucket_ceil(p_width, p_start)
-          AND c.bucket_start < candles_bucket_ceil(p_width, p_end)
-        UNION ALL
-        SELECT date_bin(p_width, c.bucket_start, timestamptz '2000-01-01 00:00:00+00') AS b,
-               (array_agg(c.open ORDER BY c.bucket_start))[1],
-               max(c.high),
-               min(c.low),
-               (array_agg(c.close ORDER BY c.bucket_start DESC))[1],
-               sum(c.volume)::bigint,
-               sum(c.trade_count)::bigint
-        FROM candles AS c
-        WHERE p_width NOT IN (interval '1 second', interval '1 minute', interval '1 day')
-          AND c.symbol = p_symbol
-          AND c.bucket_width = CASE WHEN p_width >= interval '1 day' THEN interval '1 day'
-                                    WHEN p_width >= interval '1 minute' THEN interval '1 minute'
-                                    ELSE interval '1 second' END
-          AND c.bucket_start >= candles_bucket_ceil(p_width, p_start)
-          AND c.bucket_start < candles_bucket_ceil(p_width, p_end)
-        GROUP BY b
-        ORDER BY 1
+    LANGUAGE plpgsql STABLE AS $f$
+    DECLARE
+        lo constant timestamptz := candles_bucket_ceil(p_width, p_start);
+        hi constant timestamptz := candles_bucket_ceil(p_width, p_end);
+    BEGIN
+        -- EXECUTE: planned for each call with the values, never a generic plan. A generic plan
+        -- (the API's statements are prepared) cannot see the range is one symbol's and one
+        -- width's, and may walk candles_bucket_start_idx through every row of the range.
+        IF p_width IN (interval '1 second', interval '1 minute', interval '1 day') THEN
+            -- A stored width: its rows as they are (the rollup of one row is that row).
+            RETURN QUERY EXECUTE
+                'SELECT c.bucket_start, c.open, c.high, c.low, c.close, c.volume, c.trade_count'
+                ' FROM candles AS c'
+                ' WHERE c.symbol = $1 AND c.bucket_width = $2'
+                '   AND c.bucket_start >= $3 AND c.bucket_start < $4'
+                ' ORDER BY c.bucket_start'
+                USING p_symbol, p_width, lo, hi;
+            RETURN;
+        END IF;
+        RETURN QUERY EXECUTE
+            'SELECT date_bin($5, c.bucket_start, timestamptz ''2000-01-01 00:00:00+00'') AS b,'
+            '       (array_agg(c.open ORDER BY c.bucket_start))[1], max(c.high), min(c.low),'
+            '       (array_agg(c.close ORDER BY c.bucket_start DESC))[1],'
+            '       sum(c.volume)::bigint, sum(c.trade_count)::bigint'
+            ' FROM candles AS c'
+            ' WHERE c.symbol = $1 AND c.bucket_width = $2'
+            '   AND c.bucket_start >= $3 AND c.bucket_start < $4'
+            ' GROUP BY b ORDER BY b'
+            -- Left: 5m, 15m and 1h (candles_bucket_ceil refused the rest), whole 1 m buckets.
+            USING p_symbol, interval '1 minute', lo, hi, p_width;
+    END;
     $f$;
 END;
 $do$;
