@@ -1,7 +1,7 @@
 """GET /v1/market/candles equals candles Polars computes from the same ticks.
 
-The ticks go through real Kafka to a real candles worker (1 s candles in PostgreSQL); the API
-rolls them up (migrations 0012 and 0015). Polars computes every width from the raw ticks.
+The ticks go through real Kafka to a real candles worker (1 s, 1 m and 1 d candles in PostgreSQL);
+the API rolls them up (migrations 0017 and 0015). Polars computes every width from the raw ticks.
 """
 
 from __future__ import annotations
