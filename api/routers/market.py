@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CurrentPrincipal, PoolDep, SettingsDep
 from api.feeds.price_hub import PriceHub
@@ -53,6 +53,8 @@ async def candles(
     ] = None,
     end: Annotated[datetime | None, Query(description="Exclusive; default now.")] = None,
     limit: Annotated[int | None, Query(description="Most candles (the latest in range).")] = None,
-) -> CandleList:
+) -> Response:
     """Candles whose bucket starts in [start, end), ascending; the latest ``limit`` of them."""
-    return await market_candles.get_candles(pool, settings, symbol, interval, start, end, limit)
+    found = await market_candles.get_candles(pool, settings, symbol, interval, start, end, limit)
+    # Serialized once here: FastAPI would validate the whole list again against response_model.
+    return Response(content=found.model_dump_json(), media_type="application/json")

@@ -1,7 +1,8 @@
 """Candles for clients: the SQL rollups of migrations 0012 (fixed widths) and 0015 (weeks, months).
 
-The same functions answer on plain PostgreSQL (rolled up from the 1 s candles at query time) and
-on TimescaleDB (continuous aggregates), so the API gives the same numbers either way.
+The same functions answer on plain PostgreSQL (the stored 1 s, 1 m and 1 d candles, rolled up to
+the other widths at query time: migration 0017) and on TimescaleDB (continuous aggregates), so
+the API gives the same numbers either way.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.exceptions import InvalidRequestError
-from api.services.market import check_known
+from api.exceptions import InvalidRequestError, NotFoundError
+from api.services.market import known_symbols
 from api.services.order_models import Money
 from core.db import AsyncPool
 from core.settings import Settings
@@ -133,20 +134,24 @@ async def get_candles(
     """The latest ``limit`` candles whose bucket starts in [start, end), ascending."""
     symbol = symbol.strip().upper()
     start, end, size = candle_range(settings, interval, start, end, limit, datetime.now(UTC))
-    await check_known(pool, [symbol])
     params: dict[str, Any] = {"symbol": symbol, "start": start, "end": end, "limit": size}
     if interval in CALENDAR_UNITS:
         query, params["unit"] = _CALENDAR, CALENDAR_UNITS[interval]
     else:
         query, params["width"] = _FIXED, WIDTHS[interval]
     async with pool.connection() as conn:
+        if symbol not in await known_symbols(conn, [symbol]):
+            raise NotFoundError(f"no instrument {symbol!r}", code="unknown_symbol")
         cursor = await conn.execute(query, params)
         rows = await cursor.fetchall()
-    return CandleList(
+    # The rows are typed by the database already: skip re-validating hundreds of candles.
+    return CandleList.model_construct(
         symbol=symbol,
         interval=interval,
         candles=[
-            CandleOut(ts=ts, open=o, high=h, low=lo, close=c, volume=str(v), trades=n)
+            CandleOut.model_construct(
+                ts=ts, open=o, high=h, low=lo, close=c, volume=str(v), trades=n
+            )
             for ts, o, h, lo, c, v, n in rows
         ],
     )
