@@ -55,6 +55,8 @@ async def candles(
     limit: Annotated[int | None, Query(description="Most candles (the latest in range).")] = None,
 ) -> Response:
     """Candles whose bucket starts in [start, end), ascending; the latest ``limit`` of them."""
-    found = await market_candles.get_candles(pool, settings, symbol, interval, start, end, limit)
-    # Serialized once here: FastAPI would validate the whole list again against response_model.
-    return Response(content=found.model_dump_json(), media_type="application/json")
+    body = await market_candles.get_candles_json(
+        pool, settings, symbol, interval, start, end, limit
+    )
+    # Already JSON of CandleList (response_model documents it): FastAPI need not validate it.
+    return Response(content=body, media_type="application/json")
