@@ -62,6 +62,7 @@ export async function show(symbol, interval = state.interval) {
     const bars = answer.candles.map(toBar);
     series.setData(bars);
     state.last = bars.length ? bars[bars.length - 1] : null;
+    // What the candles API answered (live prices drawn on top are not counted).
     box.dataset.candles = String(bars.length);
     box.dataset.loadedInterval = interval;
     setStatus(bars.length ? "" : "no trades yet");
@@ -85,7 +86,6 @@ export function price(symbol, value, iso) {
     ? { ...last, high: Math.max(last.high, close), low: Math.min(last.low, close), close }
     : { time, open: close, high: close, low: close, close };
   series.update(bar);
-  if (!last || time !== last.time) $("#chart").dataset.candles = String(Number($("#chart").dataset.candles) + 1);
   state.last = bar;
 }
 
