@@ -14,7 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
-from api.routers import api_keys, auth, funds, kyc, orders
+from api.feeds.order_feed import OrderFeed
+from api.feeds.price_feed import PriceFeed
+from api.feeds.price_hub import PriceHub
+from api.routers import api_keys, auth, funds, kyc, market, orders, portfolio, stream
 from api.security.ratelimit import make_rate_limiter
 from api.services.kyc_review import run_reviewer
 from core.db import AsyncPool, make_async_pool
@@ -31,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application with its database pool bound to the given settings."""
     settings = settings or get_settings()
     pool = make_async_pool(settings, "api")
+    price_hub = PriceHub()
+    order_feed = OrderFeed(settings, pool)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -38,7 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The simulated KYC provider runs beside the API; SKIP LOCKED makes many nodes safe.
         stop_reviewer = asyncio.Event()
         reviewer = asyncio.create_task(run_reviewer(pool, settings, stop_reviewer))
+        # One md.conflated consumer and one LISTEN connection per process feed every client.
+        price_feed = PriceFeed(settings, price_hub)
+        await price_feed.start(pool)
+        order_feed.start()
         yield
+        await order_feed.stop()
+        await price_feed.stop()
         stop_reviewer.set()
         await _finish(reviewer, settings.shutdown_timeout_s)
         await pool.close()
@@ -47,11 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pool = pool
     app.state.kyc_verified_until = {}
+    app.state.price_hub = price_hub
+    app.state.order_feed = order_feed
     # In-process counters: each API node limits alone (see api/security/ratelimit.py).
     app.state.rate_limiter = make_rate_limiter(settings)
     errors.install(app)
     metrics.install(app)
-    for module in (auth, api_keys, kyc, funds, orders):
+    for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream):
         app.include_router(module.router, responses=errors.AUTH_RESPONSES)
 
     @app.get("/healthz", tags=["ops"])

@@ -240,6 +240,28 @@ class Settings(BaseSettings):
     startup_timeout_s: float = 60.0
     shutdown_timeout_s: float = 30.0
 
+    # Issue 6: market data and portfolio for clients (SSE feeds, candles, quotes).
+    # SSE price stream: heartbeat comment period, and the bounds per client and per user.
+    stream_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    stream_symbols_per_client_max: int = Field(default=100, ge=1, le=10_000)
+    stream_connections_per_user_max: int = Field(default=5, ge=1, le=1_000)
+    # A client is sent at most one update per symbol this often (>= the conflate interval).
+    stream_client_interval_ms: int = Field(default=250, ge=0, le=10_000)
+    # The price hub's one consumer per API process: poll timeout and messages per poll.
+    stream_feed_poll_ms: int = Field(default=100, ge=10, le=5_000)
+    stream_feed_batch_max: int = Field(default=1_000, ge=1, le=100_000)
+    # The order feed: one LISTEN connection per API process (channel named in migration 0015).
+    # Order updates one stream may have waiting; past it the stream ends with an overflow event.
+    order_feed_queue_max: int = Field(default=1_000, ge=1, le=1_000_000)
+    order_feed_retry_backoff_ms_max: int = Field(default=5_000, ge=10)
+    # Candles API: the most candles one answer may hold, the default, and the widest range.
+    candles_limit_max: int = Field(default=5_000, ge=1, le=1_000_000)
+    candles_limit_default: int = Field(default=500, ge=1)
+    candles_range_days_max: int = Field(default=3_660, ge=1)
+    # And the most buckets of the asked width one range may span (1s over a year is refused).
+    candles_range_buckets_max: int = Field(default=100_000, ge=1)
+    quotes_symbols_max: int = Field(default=200, ge=1, le=10_000)
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""

@@ -1,0 +1,103 @@
+"""What a price stream sends, as SSE text (JSON data) or as protobuf frames (the binary option).
+
+Both streams follow the same script: with a Last-Event-ID, a ``resync`` first; then a snapshot
+of the latest price of every symbol asked for; then updates, each with the next event id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sse_starlette import ServerSentEvent
+
+from api.feeds.price_hub import PriceClient, PriceHub, Quote
+from api.feeds.proto import prices_pb2
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_E4 = Decimal(10_000)
+
+
+def iso_of_ns(ts_ns: int) -> str:
+    """An ISO-8601 UTC string (microseconds) of nanoseconds since the Unix epoch."""
+    return (_EPOCH + timedelta(microseconds=ts_ns // 1_000)).isoformat().replace("+00:00", "Z")
+
+
+def quote_json(quote: Quote) -> dict[str, str]:
+    """A quote as the JSON the API sends: decimal and time as strings."""
+    return {"symbol": quote.symbol, "price": str(quote.price), "ts": iso_of_ns(quote.ts_ns)}
+
+
+def resync_reason(last_event_id: str) -> str:
+    """Why a resumed stream starts over."""
+    return (
+        f"resumed after event {last_event_id}: updates since then were conflated away;"
+        " a fresh snapshot follows"
+    )
+
+
+def sse_event(event: str, event_id: int, data: object) -> bytes:
+    """One SSE event as bytes."""
+    return ServerSentEvent(
+        json.dumps(data, separators=(",", ":")), event=event, id=str(event_id)
+    ).encode()
+
+
+def first_id(last_event_id: str | None) -> int:
+    """The id of a stream's first event: after the one the client saw last, if any."""
+    if last_event_id is not None and last_event_id.isdigit():
+        return int(last_event_id) + 1
+    return 1
+
+
+async def sse_price_events(
+    hub: PriceHub, client: PriceClient, last_event_id: str | None
+) -> AsyncIterator[bytes]:
+    """The SSE byte chunks of one price stream; the client must already be added to the hub."""
+    event_id = first_id(last_event_id)
+    head = b""
+    if last_event_id is not None:
+        head = sse_event("resync", event_id, {"reason": resync_reason(last_event_id)})
+        event_id += 1
+    snapshot = hub.snapshot(sorted(client.symbols))
+    client.reset(snapshot)
+    yield head + sse_event("snapshot", event_id, {"prices": [quote_json(q) for q in snapshot]})
+    while True:
+        batch = await client.next_batch()
+        chunk = bytearray()
+        for quote in batch:
+            event_id += 1
+            chunk += sse_event("price", event_id, quote_json(quote))
+        yield bytes(chunk)
+
+
+def price_e4(price: Decimal) -> int:
+    """A price in ten-thousandths (exact for NUMERIC(18,4))."""
+    return int(price * _E4)
+
+
+def frame(kind: int, event_id: int, quotes: Sequence[Quote], reason: str = "") -> bytes:
+    """One protobuf frame."""
+    message = prices_pb2.Frame(id=event_id, kind=kind, reason=reason)
+    for quote in quotes:
+        message.prices.add(symbol=quote.symbol, price_e4=price_e4(quote.price), ts_ns=quote.ts_ns)
+    return bytes(message.SerializeToString())
+
+
+async def protobuf_price_frames(
+    hub: PriceHub, client: PriceClient, last_event_id: str | None
+) -> AsyncIterator[bytes]:
+    """The frames of one binary price stream: the same script as the SSE one."""
+    event_id = first_id(last_event_id)
+    if last_event_id is not None:
+        yield frame(prices_pb2.Frame.RESYNC, event_id, (), resync_reason(last_event_id))
+        event_id += 1
+    snapshot = hub.snapshot(sorted(client.symbols))
+    client.reset(snapshot)
+    yield frame(prices_pb2.Frame.SNAPSHOT, event_id, snapshot)
+    while True:
+        batch = await client.next_batch()
+        event_id += 1
+        yield frame(prices_pb2.Frame.PRICES, event_id, batch)

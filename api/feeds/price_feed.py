@@ -1,0 +1,123 @@
+"""The one ``md.conflated`` consumer of an API process, feeding the price hub of that process.
+
+A confluent-kafka consumer in a thread, with manual assignment of every partition from its end
+offsets: no consumer group, so no rebalances, nothing committed, and every API process gets
+every price (each process serves its own clients). What was published before the process
+started is read from ``last_prices`` once the end offsets are fixed; the conflate agent writes
+that table before it publishes, so nothing falls between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from api.feeds.price_hub import PriceHub, Quote
+from core.contracts import CONFLATED_PRICES
+from core.db import AsyncPool
+from core.exceptions import ContractError
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+METADATA_TIMEOUT_S = 10.0
+_NS_PER_S = 1_000_000_000
+
+
+def ns_of(ts: datetime) -> int:
+    """Nanoseconds since the Unix epoch of an aware datetime (microsecond precision)."""
+    return int(ts.timestamp()) * _NS_PER_S + ts.microsecond * 1_000
+
+
+def quotes_of(messages: Sequence[Message]) -> list[Quote]:
+    """The quotes in a batch of md.conflated messages; bad records are logged and skipped."""
+    quotes: list[Quote] = []
+    for message in messages:
+        if message.error() is not None:
+            log.warning("price feed: %s", message.error())
+            continue
+        try:
+            record = CONFLATED_PRICES.decode(message.value(), topic=message.topic())
+        except ContractError as exc:
+            # The conflate agent owns the topic's DLQ; here a bad record is only skipped.
+            log.warning("price feed: skipped a record: %s", exc)
+            continue
+        quotes.append(Quote(record.symbol, record.price, record.ts_event_ns, record.seq))
+    return quotes
+
+
+class PriceFeed:
+    """The consumer thread: started and stopped by the app's lifespan."""
+
+    def __init__(self, settings: Settings, hub: PriceHub) -> None:
+        self._settings = settings
+        self._hub = hub
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                # Required by the client; never joined (assign, not subscribe) and never committed.
+                "group.id": f"api-prices-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+            }
+        )
+
+    def assign_from_end(self) -> None:
+        """Assign every partition of the topic at its current end offset."""
+        topic = self._settings.topic_conflated
+        metadata = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
+        partitions = metadata.topics[topic].partitions if topic in metadata.topics else {}
+        assignment = []
+        for partition in sorted(partitions):
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=METADATA_TIMEOUT_S
+            )
+            assignment.append(TopicPartition(topic, partition, high))
+        self._consumer.assign(assignment)
+        log.info("price feed: %d partitions of %s from their ends", len(assignment), topic)
+
+    async def start(self, pool: AsyncPool) -> None:
+        """Fix the start offsets, seed the hub from last_prices, then start the thread."""
+        await asyncio.to_thread(self.assign_from_end)
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT symbol, price, ts_event FROM last_prices")
+            rows = await cursor.fetchall()
+        self._hub.seed(Quote(symbol, price, ns_of(ts)) for symbol, price, ts in rows)
+        loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(
+            target=self._run, args=(loop,), name="price-feed", daemon=True
+        )
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Stop the thread and close the consumer."""
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, self._settings.shutdown_timeout_s)
+        self._consumer.close()
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        timeout_s = self._settings.stream_feed_poll_ms / 1000
+        batch_max = self._settings.stream_feed_batch_max
+        while not self._stop.is_set():
+            try:
+                messages = self._consumer.consume(batch_max, timeout_s)
+            except KafkaException as exc:
+                # librdkafka reconnects by itself; keep polling.
+                log.warning("price feed: %s", exc)
+                self._stop.wait(timeout_s)
+                continue
+            quotes = quotes_of(messages)
+            if quotes:
+                try:
+                    loop.call_soon_threadsafe(self._hub.publish, quotes)
+                except RuntimeError:
+                    return  # the loop closed: the app is gone

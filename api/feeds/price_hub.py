@@ -1,0 +1,143 @@
+"""The latest price per symbol in this API process, and the clients waiting for changes.
+
+Every client holds only the latest value per symbol it asked for (a dict and an Event, never a
+queue): a slow client is conflated to what is newest, costs the same memory however slow it is,
+and never delays another. Everything here runs on the event loop thread; the Kafka consumer
+thread hands its batches over with ``loop.call_soon_threadsafe(hub.publish, quotes)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A price of one symbol at an exchange time; (ts_ns, seq) orders two quotes of a symbol."""
+
+    symbol: str
+    price: Decimal
+    ts_ns: int
+    seq: int = 0
+
+    def newer_than(self, other: Quote | None) -> bool:
+        """True when this quote is later than ``other`` (or there is none)."""
+        return other is None or (self.ts_ns, self.seq) > (other.ts_ns, other.seq)
+
+
+class PriceClient:
+    """One stream's symbols, its pending latest quotes and the event that wakes its sender."""
+
+    __slots__ = ("_hold_s", "event", "floor", "next_due", "pending", "symbols", "user_id")
+
+    def __init__(self, user_id: int, symbols: frozenset[str], hold_s: float) -> None:
+        self.user_id = user_id
+        self.symbols = symbols
+        self.pending: dict[str, Quote] = {}
+        # The newest quote sent per symbol: an older or equal one is never sent after it.
+        self.floor: dict[str, Quote] = {}
+        # When each symbol may be sent again (monotonic seconds): at most one per hold_s.
+        self.next_due: dict[str, float] = {}
+        self.event = asyncio.Event()
+        self._hold_s = hold_s
+
+    def offer(self, quote: Quote) -> None:
+        """Keep ``quote`` as the symbol's pending value if it is newer than what was sent."""
+        if quote.newer_than(self.floor.get(quote.symbol)):
+            self.pending[quote.symbol] = quote
+            self.event.set()
+
+    def reset(self, snapshot: Iterable[Quote]) -> None:
+        """Forget pending values: ``snapshot`` is what the client is about to be sent."""
+        self.pending.clear()
+        for quote in snapshot:
+            self.floor[quote.symbol] = quote
+
+    def take_due(self, now: float) -> tuple[list[Quote], float | None]:
+        """The pending quotes that may go now, and when the next held one is due (or None)."""
+        due: list[Quote] = []
+        wait: float | None = None
+        for symbol, quote in list(self.pending.items()):
+            at = self.next_due.get(symbol, 0.0)
+            if at <= now:
+                due.append(quote)
+                del self.pending[symbol]
+                self.floor[symbol] = quote
+                self.next_due[symbol] = now + self._hold_s
+            else:
+                wait = at - now if wait is None else min(wait, at - now)
+        return due, wait
+
+    async def next_batch(self) -> list[Quote]:
+        """Wait until at least one quote may be sent; return every quote that may."""
+        while True:
+            await self.event.wait()
+            self.event.clear()
+            due, wait = self.take_due(time.monotonic())
+            if wait is not None:
+                # Held symbols wake the client when their turn comes, even if nothing else moves.
+                asyncio.get_running_loop().call_later(wait, self.event.set)
+            if due:
+                return due
+
+
+class PriceHub:
+    """The latest quote per symbol and the clients of each symbol, in one API process."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, Quote] = {}
+        self._by_symbol: dict[str, set[PriceClient]] = {}
+        self._per_user: dict[int, int] = {}
+        self.published = 0
+
+    def seed(self, quotes: Iterable[Quote]) -> None:
+        """Merge quotes read from the database (newer ones already here win)."""
+        for quote in quotes:
+            if quote.newer_than(self.latest.get(quote.symbol)):
+                self.latest[quote.symbol] = quote
+
+    def publish(self, quotes: Iterable[Quote]) -> None:
+        """Take a batch from the feed: keep the newest per symbol and offer it to its clients."""
+        for quote in quotes:
+            if not quote.newer_than(self.latest.get(quote.symbol)):
+                continue
+            self.latest[quote.symbol] = quote
+            self.published += 1
+            for client in self._by_symbol.get(quote.symbol, ()):
+                client.offer(quote)
+
+    def snapshot(self, symbols: Iterable[str]) -> list[Quote]:
+        """The latest known quote of each of ``symbols`` that has one, in the order given."""
+        return [q for q in (self.latest.get(s) for s in symbols) if q is not None]
+
+    def connections(self, user_id: int) -> int:
+        """How many streams ``user_id`` has open in this process."""
+        return self._per_user.get(user_id, 0)
+
+    def add(self, client: PriceClient) -> None:
+        """Start offering quotes of the client's symbols to it."""
+        for symbol in client.symbols:
+            self._by_symbol.setdefault(symbol, set()).add(client)
+        self._per_user[client.user_id] = self._per_user.get(client.user_id, 0) + 1
+
+    def remove(self, client: PriceClient) -> None:
+        """Stop offering quotes to a client (its stream ended)."""
+        for symbol in client.symbols:
+            clients = self._by_symbol.get(symbol)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del self._by_symbol[symbol]
+        left = self._per_user.get(client.user_id, 0) - 1
+        if left > 0:
+            self._per_user[client.user_id] = left
+        else:
+            self._per_user.pop(client.user_id, None)
+
+    def client_count(self) -> int:
+        """Open streams in this process."""
+        return sum(self._per_user.values())

@@ -1,0 +1,152 @@
+"""Candles for clients: the SQL rollups of migrations 0012 (fixed widths) and 0015 (weeks, months).
+
+The same functions answer on plain PostgreSQL (rolled up from the 1 s candles at query time) and
+on TimescaleDB (continuous aggregates), so the API gives the same numbers either way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from api.exceptions import InvalidRequestError
+from api.services.market import check_known
+from api.services.order_models import Money
+from core.db import AsyncPool
+from core.settings import Settings
+
+
+class Interval(StrEnum):
+    """Candle widths served."""
+
+    S1 = "1s"
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    H1 = "1h"
+    D1 = "1d"
+    W1 = "1w"
+    MO1 = "1mo"
+
+
+# Fixed widths; weeks and months are calendar units rolled up by candles_calendar_between.
+WIDTHS: dict[Interval, timedelta] = {
+    Interval.S1: timedelta(seconds=1),
+    Interval.M1: timedelta(minutes=1),
+    Interval.M5: timedelta(minutes=5),
+    Interval.M15: timedelta(minutes=15),
+    Interval.H1: timedelta(hours=1),
+    Interval.D1: timedelta(days=1),
+    Interval.W1: timedelta(weeks=1),
+    Interval.MO1: timedelta(days=31),  # the longest month: bounds and default ranges only
+}
+CALENDAR_UNITS = {Interval.W1: "week", Interval.MO1: "month"}
+
+_FIXED = """
+SELECT * FROM (
+    SELECT bucket_start, open, high, low, close, volume, trade_count
+    FROM candles_between(%(symbol)s, %(width)s, %(start)s, %(end)s)
+    ORDER BY bucket_start DESC LIMIT %(limit)s
+) AS latest ORDER BY bucket_start
+"""
+_CALENDAR = """
+SELECT * FROM (
+    SELECT bucket_start, open, high, low, close, volume, trade_count
+    FROM candles_calendar_between(%(symbol)s, %(unit)s, %(start)s, %(end)s)
+    ORDER BY bucket_start DESC LIMIT %(limit)s
+) AS latest ORDER BY bucket_start
+"""
+
+
+class CandleOut(BaseModel):
+    """One OHLCV candle; ``ts`` is the bucket start (UTC)."""
+
+    ts: datetime
+    open: Money
+    high: Money
+    low: Money
+    close: Money
+    volume: str
+    trades: int
+
+
+class CandleList(BaseModel):
+    """Candles of one symbol and width, ascending by ``ts``."""
+
+    symbol: str
+    interval: Interval
+    candles: list[CandleOut]
+
+
+def candle_range(
+    settings: Settings,
+    interval: Interval,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int | None,
+    now: datetime,
+) -> tuple[datetime, datetime, int]:
+    """(start, end, limit) with defaults filled in, or a clear refusal of a bad range or limit."""
+    size = settings.candles_limit_default if limit is None else limit
+    if not 1 <= size <= settings.candles_limit_max:
+        raise InvalidRequestError(
+            f"limit must be between 1 and {settings.candles_limit_max}", code="invalid_limit"
+        )
+    width = WIDTHS[interval]
+    end = _aware(end) if end is not None else now
+    start = _aware(start) if start is not None else end - width * size
+    if start >= end:
+        raise InvalidRequestError("start must be before end", code="invalid_range")
+    span = end - start
+    if span > timedelta(days=settings.candles_range_days_max):
+        raise InvalidRequestError(
+            f"the range spans {span.days} days; at most {settings.candles_range_days_max}",
+            code="range_too_large",
+        )
+    if span / width > settings.candles_range_buckets_max:
+        raise InvalidRequestError(
+            f"the range spans {int(span / width)} {interval.value} candles; at most"
+            f" {settings.candles_range_buckets_max} per request: narrow it or use a wider"
+            " interval",
+            code="range_too_large",
+        )
+    return start, end, size
+
+
+def _aware(ts: datetime) -> datetime:
+    # A time without a zone is taken as UTC, the zone of every time this API returns.
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+async def get_candles(
+    pool: AsyncPool,
+    settings: Settings,
+    symbol: str,
+    interval: Interval,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int | None,
+) -> CandleList:
+    """The latest ``limit`` candles whose bucket starts in [start, end), ascending."""
+    symbol = symbol.strip().upper()
+    start, end, size = candle_range(settings, interval, start, end, limit, datetime.now(UTC))
+    await check_known(pool, [symbol])
+    params: dict[str, Any] = {"symbol": symbol, "start": start, "end": end, "limit": size}
+    if interval in CALENDAR_UNITS:
+        query, params["unit"] = _CALENDAR, CALENDAR_UNITS[interval]
+    else:
+        query, params["width"] = _FIXED, WIDTHS[interval]
+    async with pool.connection() as conn:
+        cursor = await conn.execute(query, params)
+        rows = await cursor.fetchall()
+    return CandleList(
+        symbol=symbol,
+        interval=interval,
+        candles=[
+            CandleOut(ts=ts, open=o, high=h, low=lo, close=c, volume=str(v), trades=n)
+            for ts, o, h, lo, c, v, n in rows
+        ],
+    )
