@@ -193,6 +193,17 @@ def test_the_web_page_logs_in_shows_live_prices_and_candles_and_fills_an_order(
             holding = page.locator(f'#portfolio tbody tr[data-symbol="{SYMBOL}"] td')
             expect(holding.nth(1)).to_have_text(str(QUANTITY), timeout=FILL_WAIT_MS)
             expect(holding.nth(3)).to_have_text(_DECIMAL)
+            expect(page.locator("#order-message")).to_contain_text("FILLED")
+
+            # Back to a short interval, so the screenshot shows a row of candles.
+            page.click('#intervals button[data-interval="1s"]')
+            _wait_for(
+                page,
+                "document.querySelector('#chart').dataset.loadedInterval === '1s'"
+                " && Number(document.querySelector('#chart').dataset.candles) >= 2",
+                "1s candles drawn",
+                CANDLES_WAIT_MS,
+            )
         finally:
             page.screenshot(path=str(SCREENSHOT), full_page=True)
             print(f"screenshot: {SCREENSHOT}")  # noqa: T201 - the run names its artifact

@@ -13,7 +13,7 @@ const PORTFOLIO_REFRESH_MS = 5000;
 
 let streams = [];
 let timers = [];
-let chartSymbol = null;
+let lastPlaced = null; // the order the form placed last: its message follows the order's state
 
 function setStreamState(state, detail) {
   const badge = $("#stream-state");
@@ -24,7 +24,6 @@ function setStreamState(state, detail) {
 }
 
 function pickSymbol(symbol) {
-  chartSymbol = symbol;
   $("#chart-symbol").value = symbol;
   $("#order-symbol").value = symbol;
   ticker.select(symbol);
@@ -50,6 +49,7 @@ function followOrders() {
   return follow("/v1/stream/orders", ({ event, data }) => {
     if (event !== "order") return;
     blotter.upsert(data);
+    if (data.id === lastPlaced) showPlaced(data);
     if (data.cum_qty > 0 || data.status === "FILLED") portfolio.refresh();
   }, (state) => {
     // Changes made while the stream was down are not replayed: reload the list on reconnect.
@@ -97,6 +97,11 @@ function syncOrderFields() {
   $("#trigger-field").hidden = !(type === "STOP_LOSS" || type === "STOP_LIMIT");
 }
 
+function showPlaced(order) {
+  const filled = order.cum_qty ? `, ${order.cum_qty} filled at ${order.avg_px}` : "";
+  $("#order-message").textContent = `${order.side} ${order.quantity} ${order.symbol}: ${order.status}${filled}`;
+}
+
 async function placeOrder(event) {
   event.preventDefault();
   const message = $("#order-message");
@@ -120,7 +125,8 @@ async function placeOrder(event) {
       headers: { "X-Idempotency-Key": api.idempotencyKey() },
     });
     blotter.upsert(order);
-    message.textContent = `${order.side} ${order.quantity} ${order.symbol}: ${order.status}`;
+    lastPlaced = order.id;
+    showPlaced(order);
     portfolio.refresh();
   } catch (error) {
     message.className = "error";

@@ -29,5 +29,5 @@ export function signClass(decimal) {
 export const show = (decimal) => (decimal === null || decimal === undefined ? "—" : decimal);
 
 export function timeOf(iso) {
-  return iso ? new Date(iso).toLocaleTimeString() : "";
+  return iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : "";
 }
