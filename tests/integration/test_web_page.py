@@ -51,6 +51,7 @@ PRICES_WAIT_MS = 90_000  # the stream worker joins its group and conflates first
 CANDLES_WAIT_MS = 60_000
 FILL_WAIT_MS = 90_000
 SCREENSHOT = ARTIFACTS_DIR / "web.png"
+WATCHLIST_SIZE = 10  # tiles in the ticker (api/static/js/app.js)
 _DECIMAL = re.compile(r"^\d+\.\d+$")
 
 
@@ -195,7 +196,21 @@ def test_the_web_page_logs_in_shows_live_prices_and_candles_and_fills_an_order(
             expect(holding.nth(3)).to_have_text(_DECIMAL)
             expect(page.locator("#order-message")).to_contain_text("FILLED")
 
-            # Back to a short interval, so the screenshot shows a row of candles.
+            # A symbol off the ticker: the chart loads it and the price stream carries it too.
+            other = page.locator("#chart-symbol option").nth(WATCHLIST_SIZE).inner_text()
+            page.select_option("#chart-symbol", other)
+            _wait_for(
+                page,
+                f"document.querySelector('#chart').dataset.symbol === '{other}'"
+                " && document.querySelector('#chart').dataset.lastPrice !== undefined",
+                f"a live price of {other} drawn on its chart",
+                PRICES_WAIT_MS,
+            )
+            expect(page.locator("#stream-state")).to_have_text("live")
+
+            # Back to ACME at a short interval, so the screenshot shows a row of candles.
+            page.click(f'.quote[data-symbol="{SYMBOL}"]')
+            expect(page.locator("#chart-symbol")).to_have_value(SYMBOL)
             page.click('#intervals button[data-interval="1s"]')
             _wait_for(
                 page,

@@ -12,6 +12,9 @@ const WATCHLIST_SIZE = 10; // tiles in the ticker (the server limits symbols per
 const PORTFOLIO_REFRESH_MS = 5000;
 
 let streams = [];
+let watch = []; // the ticker's symbols
+let prices = null; // the price stream: the ticker's symbols and the chart's
+let priced = new Set();
 let timers = [];
 let lastPlaced = null; // the order the form placed last: its message follows the order's state
 
@@ -28,6 +31,7 @@ function pickSymbol(symbol) {
   $("#order-symbol").value = symbol;
   ticker.select(symbol);
   chart.show(symbol);
+  if (prices && !priced.has(symbol)) followPrices([...watch, symbol]);
 }
 
 function onPrice({ symbol, price, ts }) {
@@ -35,9 +39,12 @@ function onPrice({ symbol, price, ts }) {
   chart.price(symbol, price, ts);
 }
 
+/** (Re)start the price stream for these symbols (a chart symbol off the ticker joins it). */
 function followPrices(symbols) {
+  if (prices) prices.stop();
+  priced = new Set(symbols);
   const query = new URLSearchParams({ symbols: symbols.join(",") });
-  return follow(`/v1/stream/prices?${query}`, ({ event, data }) => {
+  prices = follow(`/v1/stream/prices?${query}`, ({ event, data }) => {
     if (event === "snapshot") for (const p of data.prices) onPrice(p);
     else if (event === "price") onPrice(data);
     // "resync": prices were skipped while away; the fresh snapshot that follows replaces them.
@@ -68,11 +75,12 @@ async function start() {
   const names = symbols.map((s) => s.symbol);
   $("#chart-symbol").replaceChildren(...names.map((n) => el("option", { value: n }, n)));
   $("#symbol-list").replaceChildren(...names.map((n) => el("option", { value: n })));
-  const watch = names.slice(0, WATCHLIST_SIZE);
+  watch = names.slice(0, WATCHLIST_SIZE);
   ticker.setSymbols(watch, pickSymbol);
   pickSymbol(names[0]);
 
-  streams = [followPrices(watch), followOrders()];
+  followPrices(watch);
+  streams = [followOrders()];
   await Promise.all([blotter.reload(), portfolio.refresh()]);
   timers.push(setInterval(portfolio.refresh, PORTFOLIO_REFRESH_MS));
 }
@@ -80,6 +88,8 @@ async function start() {
 function logout(message = "") {
   for (const s of streams) s.stop();
   for (const t of timers) clearInterval(t);
+  if (prices) prices.stop();
+  prices = null;
   streams = [];
   timers = [];
   chart.stop();

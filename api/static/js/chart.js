@@ -52,6 +52,7 @@ export async function show(symbol, interval = state.interval) {
   state = { ...state, symbol, interval };
   for (const b of document.querySelectorAll("#intervals button")) b.classList.toggle("active", b.dataset.interval === interval);
   const box = $("#chart");
+  if (box.dataset.symbol !== symbol) delete box.dataset.lastPrice;
   box.dataset.symbol = symbol;
   box.dataset.interval = interval;
   setStatus("loading…");
@@ -87,6 +88,7 @@ export function price(symbol, value, iso) {
     : { time, open: close, high: close, low: close, close };
   series.update(bar);
   state.last = bar;
+  $("#chart").dataset.lastPrice = value;
 }
 
 export function stop() {

@@ -90,7 +90,7 @@ export function follow(path, onEvent, onState = () => {}) {
       await new Promise((resolve) => setTimeout(resolve, retryMs));
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     }
-    onState("closed");
+    // Stopped by the page: it says nothing, a follower that replaced this one may be live.
   })();
 
   return { stop: () => controller.abort() };
