@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One md.conflated consumer and one LISTEN connection per process feed every client.
         price_feed = PriceFeed(settings, price_hub)
         await price_feed.start(pool)
-        order_feed.start()
+        await order_feed.start()
         yield
         await order_feed.stop()
         await price_feed.stop()

@@ -78,7 +78,9 @@ def price_e4(price: Decimal) -> int:
     return int(price * _E4)
 
 
-def frame(kind: int, event_id: int, quotes: Sequence[Quote], reason: str = "") -> bytes:
+def frame(
+    kind: prices_pb2.Frame.Kind, event_id: int, quotes: Sequence[Quote], reason: str = ""
+) -> bytes:
     """One protobuf frame."""
     message = prices_pb2.Frame(id=event_id, kind=kind, reason=reason)
     for quote in quotes:
