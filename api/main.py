@@ -45,8 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reviewer = asyncio.create_task(run_reviewer(pool, settings, stop_reviewer))
         # One md.conflated consumer and one LISTEN connection per process feed every client.
         price_feed = PriceFeed(settings, price_hub)
-        await price_feed.start(pool)
-        await order_feed.start()
+        price_feed.start(pool)
+        order_feed.start()
+        # Serve at once when PostgreSQL or Kafka is away (readiness says so); otherwise wait a
+        # moment for both feeds, so a first client's snapshot already holds the known prices.
+        await _wait_all([price_feed.ready, order_feed.listening], settings.pg_connect_timeout_s)
         yield
         await order_feed.stop()
         await price_feed.stop()
@@ -82,6 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app
+
+
+async def _wait_all(events: list[asyncio.Event], timeout_s: float) -> None:
+    """Wait until every event is set, at most ``timeout_s``; log when they are not."""
+    try:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout_s)
+    except TimeoutError:
+        log.warning("live feeds not ready after %.1f s; they keep retrying", timeout_s)
 
 
 async def _finish(task: asyncio.Task[None], timeout_s: float) -> None:

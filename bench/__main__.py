@@ -17,7 +17,16 @@ import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from bench import fix_roundtrip, kafka_ceiling, orders_api, pg_ceiling, sim_ticks, streams_ticks
+from bench import (
+    candles_query,
+    fix_roundtrip,
+    kafka_ceiling,
+    orders_api,
+    pg_ceiling,
+    sim_ticks,
+    sse,
+    streams_ticks,
+)
 from bench.exceptions import BenchError, StackNotRunningError
 from bench.host import host_info
 from bench.report import DOCS_PATH, RESULTS_DIR, Row, format_conditions, format_figure, publish
@@ -32,7 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--only",
-        choices=["pgbench", "kafka", "orders", "fix", "ticks", "streams-ticks"],
+        choices=[
+            "pgbench",
+            "kafka",
+            "orders",
+            "fix",
+            "ticks",
+            "streams-ticks",
+            "sse",
+            "candles-query",
+        ],
         help="run one benchmark only",
     )
     parser.add_argument("--kafka-messages", type=int, default=2_000_000, metavar="N")
@@ -60,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ticks-workers", type=_levels, default=(1, 2), metavar="N,N,...")
     parser.add_argument("--streams-ticks", type=int, default=200_000, metavar="N")
     parser.add_argument("--streams-ticks-workers", type=_levels, default=(1, 2), metavar="N,N")
+    parser.add_argument("--sse-clients", type=int, default=10_000, metavar="N")
+    parser.add_argument("--sse-client-procs", type=int, default=4, metavar="P")
+    parser.add_argument("--sse-seconds", type=float, default=30.0, metavar="S")
+    parser.add_argument("--sse-warmup-seconds", type=float, default=10.0, metavar="S")
+    parser.add_argument("--sse-ticks-per-s", type=int, default=1_000, metavar="N")
+    parser.add_argument("--candles-queries", type=int, default=2_000, metavar="N")
+    parser.add_argument("--candles-days", type=int, default=365, metavar="D")
     parser.add_argument(
         "--no-write-docs", action="store_true", help=f"do not append to {DOCS_PATH.name}"
     )
@@ -160,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         check_stack(
             settings,
             postgres=args.only not in ("kafka", "fix", "ticks"),
-            kafka=args.only in (None, "kafka", "ticks", "streams-ticks"),
+            kafka=args.only in (None, "kafka", "ticks", "streams-ticks", "sse"),
         )
         if args.only in (None, "pgbench", "kafka"):
             _record(measure(settings, args), "ceilings", write_docs=write_docs)
@@ -177,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             _record(rows, "streams-ticks", write_docs=write_docs)
             for line in streams_ticks.goals(rows):
                 sys.stdout.write(f"goal: {line}\n")
+        if args.only in (None, "sse", "candles-query"):
+            _client_feeds(settings, args, write_docs=write_docs)
     except StackNotRunningError as exc:
         sys.stderr.write(f"the development stack is not running: {exc}\n")
         return 2
@@ -199,6 +226,29 @@ def _fix_and_ticks(settings: Settings, args: argparse.Namespace, *, write_docs: 
         ticks = sim_ticks.measure(settings, host, ticks_load)
         _record(ticks, "ticks", write_docs=write_docs)
         for line in sim_ticks.goals(ticks):
+            sys.stdout.write(f"goal: {line}\n")
+
+
+def _client_feeds(settings: Settings, args: argparse.Namespace, *, write_docs: bool) -> None:
+    """Issue 6: SSE clients per API process; candles query p99 beside pgbench."""
+    host = host_info(settings)
+    if args.only in (None, "sse"):
+        load = sse.SseLoad(
+            clients=args.sse_clients,
+            client_procs=args.sse_client_procs,
+            ticks_per_s=args.sse_ticks_per_s,
+            seconds=args.sse_seconds,
+            warmup_s=args.sse_warmup_seconds,
+        )
+        rows = sse.measure(settings, host, load)
+        _record(rows, "sse", write_docs=write_docs)
+        for line in sse.goals(rows, settings.conflation_ms):
+            sys.stdout.write(f"goal: {line}\n")
+    if args.only in (None, "candles-query"):
+        plan = candles_query.CandlesPlan(queries=args.candles_queries, days=args.candles_days)
+        rows = candles_query.measure(settings, host, plan)
+        _record(rows, "candles-query", write_docs=write_docs)
+        for line in candles_query.goals(rows):
             sys.stdout.write(f"goal: {line}\n")
 
 

@@ -244,7 +244,7 @@ class Settings(BaseSettings):
     # SSE price stream: heartbeat comment period, and the bounds per client and per user.
     stream_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     stream_symbols_per_client_max: int = Field(default=100, ge=1, le=10_000)
-    stream_connections_per_user_max: int = Field(default=5, ge=1, le=1_000)
+    stream_connections_per_user_max: int = Field(default=5, ge=1, le=1_000_000)
     # A client is sent at most one update per symbol this often (>= the conflate interval).
     stream_client_interval_ms: int = Field(default=250, ge=0, le=10_000)
     # The price hub's one consumer per API process: poll timeout and messages per poll.

@@ -101,13 +101,9 @@ class OrderFeed:
             if not subscribers:
                 del self._by_user[subscriber.user_id]
 
-    async def start(self) -> None:
-        """Start listening; wait (bounded) until LISTEN is active, so no early change is missed."""
+    def start(self) -> None:
+        """Start listening; ``listening`` is set while LISTEN is active."""
         self._task = asyncio.create_task(self._run(), name="order-feed")
-        try:
-            await asyncio.wait_for(self.listening.wait(), self._settings.pg_connect_timeout_s)
-        except TimeoutError:
-            log.warning("order feed: not listening yet; it keeps retrying")
 
     async def stop(self) -> None:
         """Stop listening."""

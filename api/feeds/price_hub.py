@@ -90,6 +90,9 @@ class PriceHub:
 
     def __init__(self) -> None:
         self.latest: dict[str, Quote] = {}
+        # Instrument symbols known to exist: a stream's symbols are checked here, not in the
+        # database, so thousands of clients connecting at once do not queue for the pool.
+        self.known: set[str] = set()
         self._by_symbol: dict[str, set[PriceClient]] = {}
         self._per_user: dict[int, int] = {}
         self.published = 0

@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.websockets import WebSocketDisconnect
 
 from api.deps import CurrentPrincipal, PoolDep, SettingsDep
@@ -33,6 +34,19 @@ SymbolsQuery = Annotated[
 WS_POLICY_VIOLATION = 1008
 
 
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, made safe to call more than once (it runs the first time only)."""
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return run
+
+
 def _hub(request: Request | WebSocket) -> PriceHub:
     hub: PriceHub = request.app.state.price_hub
     return hub
@@ -42,7 +56,7 @@ async def _open_client(
     hub: PriceHub, pool: AsyncPool, settings: Settings, user_id: int, symbols: str
 ) -> PriceClient:
     """Check the request against the limits, then register a client with the hub."""
-    wanted = await check_stream_request(pool, settings, symbols, hub.connections(user_id))
+    wanted = await check_stream_request(pool, settings, hub, symbols, hub.connections(user_id))
     client = PriceClient(user_id, wanted, settings.stream_client_interval_ms / 1000)
     hub.add(client)
     return client
@@ -70,15 +84,20 @@ async def stream_prices(
     """
     hub = _hub(request)
     client = await _open_client(hub, pool, settings, principal.user_id, symbols)
+    release = _once(lambda: hub.remove(client))
 
     async def events() -> AsyncIterator[bytes]:
         try:
             async for chunk in sse_price_events(hub, client, last_event_id):
                 yield chunk
         finally:
-            hub.remove(client)
+            release()
 
-    return EventSourceResponse(events(), ping=settings.stream_heartbeat_s)
+    # The background task also releases a stream whose generator never started (a client gone
+    # before the first byte): the generator's finally would not run then.
+    return EventSourceResponse(
+        events(), ping=settings.stream_heartbeat_s, background=BackgroundTask(release)
+    )
 
 
 @router.get(
@@ -97,6 +116,7 @@ async def stream_orders(
     """
     feed: OrderFeed = request.app.state.order_feed
     subscriber = feed.subscribe(principal.user_id)
+    release = _once(lambda: feed.unsubscribe(subscriber))
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         event_id = 0
@@ -110,9 +130,11 @@ async def stream_orders(
                     return
                 yield ServerSentEvent(item.model_dump_json(), event="order", id=str(event_id))
         finally:
-            feed.unsubscribe(subscriber)
+            release()
 
-    return EventSourceResponse(events(), ping=settings.stream_heartbeat_s)
+    return EventSourceResponse(
+        events(), ping=settings.stream_heartbeat_s, background=BackgroundTask(release)
+    )
 
 
 @router.websocket("/prices/ws")
@@ -138,6 +160,8 @@ async def stream_prices_ws(
         principal = read_access_token(settings, token)
         client = await _open_client(hub, pool, settings, principal.user_id, symbols)
     except DomainError as exc:
+        # Accepted first so the client can read the reason (a refusal before it is a bare 403).
+        await websocket.accept()
         await websocket.close(code=WS_POLICY_VIOLATION, reason=exc.detail[:120])
         return
     await websocket.accept()

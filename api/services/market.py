@@ -77,7 +77,7 @@ async def check_known(pool: AsyncPool, symbols: list[str]) -> None:
 
 
 async def check_stream_request(
-    pool: AsyncPool, settings: Settings, text: str, open_streams: int
+    pool: AsyncPool, settings: Settings, hub: PriceHub, text: str, open_streams: int
 ) -> frozenset[str]:
     """The symbols a price stream may have, or a clear refusal (limits, unknown symbols)."""
     if open_streams >= settings.stream_connections_per_user_max:
@@ -87,7 +87,10 @@ async def check_stream_request(
             retry_after_s=int(settings.stream_heartbeat_s),
         )
     symbols = parse_symbols(text, settings.stream_symbols_per_client_max)
-    await check_known(pool, symbols)
+    if not hub.known.issuperset(symbols):
+        # An instrument listed since the process started: ask the database, then remember.
+        await check_known(pool, symbols)
+        hub.known.update(symbols)
     return frozenset(symbols)
 
 

@@ -145,6 +145,7 @@ async def test_limits_and_unknown_symbols_are_refused_with_a_reason(
     assert "too_many_symbols" in too_many.body and "NOSUCH" in unknown.body
 
     open_streams = [await open_prices(stream_url, made.token, "ACME") for _ in range(2)]
+    assert [s.status for s in open_streams] == [200, 200]
     refused = await open_prices(stream_url, made.token, "ACME")
     assert refused.status == 429 and "at most 2" in refused.body
     for sse in open_streams:

@@ -19,7 +19,6 @@ from psycopg.conninfo import conninfo_to_dict
 from api.security.tokens import issue_access_token
 from core.instruments import DEFAULT_INSTRUMENTS
 from core.settings import PROJECT_ROOT, Settings
-from tests.conftest import free_port
 from tests.integration.api.conftest import MakeUser
 from tests.integration.api.test_stream_support import (
     T0_NS,
@@ -137,7 +136,9 @@ async def test_a_silent_client_keeps_server_memory_flat_then_gets_the_latest_pri
         await sender
     finally:
         stop.set()
-    print(f"server RSS: {warm_kb} KiB after {WARMUP_S} s, {end_kb} KiB after {SILENT_S} s")
+    sys.stdout.write(
+        f"server RSS: {warm_kb} KiB after {WARMUP_S} s, {end_kb} KiB after {SILENT_S} s\n"
+    )
     assert end_kb - warm_kb < RSS_GROWTH_MAX_KB
 
     # The last update of each symbol is n = total - k for the symbol at index (total - k) % 50.
