@@ -6,9 +6,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI, Response, status
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
@@ -24,6 +26,8 @@ from core.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 READY_CHECK_TIMEOUT_S = 2.0
+# The web page (issue #6): plain files and JS modules, no build step.
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return checks
 
+    app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app
 
 
