@@ -56,8 +56,12 @@ END;
 $$;
 
 -- Backfill: the 1 s rows written before this migration get their stored rollups.
-SELECT candles_rebuild_rollups(min(bucket_start), max(bucket_start) + interval '1 second')
-FROM candles WHERE bucket_width = interval '1 second';
+DO $$
+BEGIN
+    PERFORM candles_rebuild_rollups(min(bucket_start), max(bucket_start) + interval '1 second')
+    FROM candles WHERE bucket_width = interval '1 second';
+END
+$$;
 
 -- Plain PostgreSQL: the same answers as 0012's candles_between, from the coarsest stored width
 -- dividing p_width: 1s, 1m and 1d are the stored rows, 5m, 15m and 1h roll up the 1 m rows.
