@@ -22,6 +22,7 @@ CONNECT_BATCH = 200
 READ_BYTES = 65_536
 SAMPLE_MAX = 200_000
 _TS = b'"ts":"'
+_EVENT_END = b"\r\n\r\n"
 
 
 class Stats:
@@ -49,11 +50,19 @@ async def stream(host: str, port: int, path: str, token: str, stats: Stats) -> N
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise ConnectionError(head[:200].decode(errors="replace"))
+    tail = b""
     try:
         while True:
             data = await reader.read(READ_BYTES)
             if not data:
                 return
+            # A read can end inside an event: parse whole events only, keep the rest for later.
+            buffered = tail + data
+            cut = buffered.rfind(_EVENT_END) + len(_EVENT_END)
+            if cut < len(_EVENT_END):
+                tail = buffered
+                continue
+            data, tail = buffered[:cut], buffered[cut:]
             if not stats.recording:
                 continue
             now = time.time_ns()
