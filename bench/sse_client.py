@@ -18,7 +18,11 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
-CONNECT_BATCH = 200
+# Connections opened per pause: a burst overflows the API's accept queue (the kernel's listen
+# backlog), and the streams it drops are reset later, which would count as held when they are not.
+CONNECT_BATCH = 100
+CONNECT_PAUSE_S = 0.1
+READY_TIMEOUT_S = 60.0
 READ_BYTES = 65_536
 SAMPLE_MAX = 200_000
 _TS = b'"ts":"'
@@ -30,6 +34,7 @@ class Stats:
 
     def __init__(self) -> None:
         self.events = 0
+        self.connected = 0
         self.delays_ms: list[float] = []
         self.seen = 0
         self.recording = False
@@ -50,6 +55,7 @@ async def stream(host: str, port: int, path: str, token: str, stats: Stats) -> N
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise ConnectionError(head[:200].decode(errors="replace"))
+    stats.connected += 1
     tail = b""
     try:
         while True:
@@ -104,10 +110,16 @@ async def main(argv: list[str]) -> None:
         path = f"/v1/stream/prices?symbols={','.join(dict.fromkeys(mine))}"
         tasks.append(asyncio.create_task(stream(host, port, path, token, stats)))
         if len(tasks) % CONNECT_BATCH == 0:
-            await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)
-    failed = sum(1 for t in tasks if t.done() and t.exception() is not None)
-    sys.stdout.write(f"ready {len(tasks) - failed} {failed}\n")
+            await asyncio.sleep(CONNECT_PAUSE_S)
+    # Ready when every stream has answered 200 or failed: connected means the API took it.
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        failed = sum(1 for t in tasks if t.done() and t.exception() is not None)
+        if stats.connected + failed >= len(tasks):
+            break
+        await asyncio.sleep(0.2)
+    failed = len(tasks) - stats.connected
+    sys.stdout.write(f"ready {stats.connected} {failed}\n")
     sys.stdout.flush()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
