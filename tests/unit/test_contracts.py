@@ -265,6 +265,18 @@ def test_records_are_immutable() -> None:
         tick.price = Decimal("1")  # type: ignore[misc]
 
 
+def test_a_refused_value_stays_refused_after_valid_ones_were_checked() -> None:
+    # The checks remember valid symbols and prices; a bad value must never ride on that.
+    assert TICKS.decode(tick_json(price="1.0000")).price == Decimal(1)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="price must be a positive Decimal"):
+            make_tick(price=1)
+        with pytest.raises(ContractError, match="at most 4 places"):
+            TICKS.decode(tick_json(price="101.25001"))
+        with pytest.raises(ContractError, match="symbol must be"):
+            TICKS.decode(tick_json(symbol="aapl"))
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
