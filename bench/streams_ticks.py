@@ -583,7 +583,7 @@ def measure(settings: Settings, host: HostInfo, load: TicksLoad) -> list[Row]:
                 "partitions": load.partitions,
                 "symbols": load.symbols,
                 "message_bytes": message_bytes,
-                "batch_max": settings.streams_batch_max,
+                "batch_max": settings.streams_tick_batch_max,
                 "batch_within_ms": settings.streams_batch_within_ms,
                 "commit_interval_ms": WORKER_COMMIT_INTERVAL_MS,
                 "window": "group stable -> committed offsets at end",

@@ -51,6 +51,8 @@ class BatchConsumer:
     topic: str
     handle: BatchHandler
     on_revoked: RevokedHook | None = None
+    # Records per fetched batch; 0 means settings.streams_batch_max.
+    batch_max: int = 0
     # Next offset to commit per partition: everything before it went through every handler.
     done: dict[TopicPartition, int] = field(default_factory=dict)
     _consumer: AIOKafkaConsumer | None = None
@@ -92,7 +94,7 @@ class BatchConsumer:
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         within_ms = self.settings.streams_batch_within_ms
-        batch_max = self.settings.streams_batch_max
+        batch_max = self.batch_max or self.settings.streams_batch_max
         while True:
             records = await consumer.getmany(timeout_ms=within_ms, max_records=batch_max)
             if records:

@@ -69,7 +69,13 @@ async def consume_ticks() -> None:
     for agent in _agents:
         if agent.start is not None:
             await agent.start()
-    consumer = BatchConsumer(settings, settings.topic_ticks, handle_records, _revoked)
+    consumer = BatchConsumer(
+        settings,
+        settings.topic_ticks,
+        handle_records,
+        _revoked,
+        batch_max=settings.streams_tick_batch_max,
+    )
     add_lag_source(settings.topic_ticks, consumer.lag)
     try:
         await run_or_crash(consumer, app.crash, "tick agents")
