@@ -146,9 +146,13 @@ def expected_candles(ticks: list[Tick] | pl.DataFrame, width_s: int) -> pl.DataF
     """The candles of ``ticks`` at ``width_s``, computed by Polars from the ticks themselves."""
     width_ns = width_s * NS_PER_S
     frame = ticks if isinstance(ticks, pl.DataFrame) else ticks_frame(ticks)
+    return ohlcv(frame.with_columns(bucket_s=(pl.col("ts") // width_ns) * width_s))
+
+
+def ohlcv(frame: pl.DataFrame) -> pl.DataFrame:
+    """Open, high, low, close, volume and trade count per (symbol, bucket_s) of a ticks frame."""
     return (
-        frame.with_columns(bucket_s=(pl.col("ts") // width_ns) * width_s)
-        .sort("symbol", "ts", "seq")
+        frame.sort("symbol", "ts", "seq")
         .group_by("symbol", "bucket_s", maintain_order=True)
         .agg(
             open=pl.col("price_e4").first(),

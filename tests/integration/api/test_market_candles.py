@@ -26,9 +26,11 @@ from tests.integration.tick_agents_support import (
     WorkerTopics,
     expected_candles,
     generate_stream,
+    ohlcv,
     produce,
     running_workers,
     seed_symbols,
+    ticks_frame,
     wait_all_applied,
     worker_topics,
 )
@@ -48,30 +50,9 @@ def names(running_stack: Settings, new_topic: Callable[[int], str]) -> Iterator[
 
 def calendar_candles(ticks: list[Tick], every: str) -> pl.DataFrame:
     """Weekly (Monday) or monthly candles of ``ticks``, in UTC, by Polars."""
-    frame = pl.DataFrame(
-        {
-            "symbol": [t.symbol for t in ticks],
-            "ts": [t.ts_event_ns for t in ticks],
-            "seq": [t.seq for t in ticks],
-            "price_e4": [int(t.price * 10_000) for t in ticks],
-            "size": [t.size for t in ticks],
-        }
-    )
+    frame = ticks_frame(ticks)
     bucket = pl.from_epoch("ts", time_unit="ns").dt.replace_time_zone("UTC").dt.truncate(every)
-    return (
-        frame.with_columns(bucket_s=bucket.dt.epoch("s"))
-        .sort("symbol", "ts", "seq")
-        .group_by("symbol", "bucket_s", maintain_order=True)
-        .agg(
-            open=pl.col("price_e4").first(),
-            high=pl.col("price_e4").max(),
-            low=pl.col("price_e4").min(),
-            close=pl.col("price_e4").last(),
-            volume=pl.col("size").sum(),
-            trade_count=pl.len().cast(pl.Int64),
-        )
-        .sort("symbol", "bucket_s")
-    )
+    return ohlcv(frame.with_columns(bucket_s=bucket.dt.epoch("s")))
 
 
 def api_rows(body: dict[str, Any]) -> list[tuple[Any, ...]]:
