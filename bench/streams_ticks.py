@@ -44,7 +44,7 @@ from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench import kafka_ceiling, streams_gate
+from bench import cpu, kafka_ceiling, streams_gate
 from bench.exceptions import BenchError
 from bench.pg_ceiling import bench_database
 from bench.report import HostInfo, Result, Row
@@ -354,6 +354,7 @@ class GroupRun:
     duration_s: float
     wall_s: float
     startup_s: float
+    cpu: dict[str, float]  # busy cores in the window: the host's and the workers' (bench/cpu.py)
 
     @property
     def msgs_per_s(self) -> float:
@@ -385,6 +386,8 @@ def measure_group(
             if time.monotonic() > deadline:
                 raise BenchError(f"group {group.group_id} never became stable")
             time.sleep(POLL_S)
+        pids = [proc.pid for proc in group.procs]
+        cpu0 = cpu.sample(pids)
         t0 = time.perf_counter()
         c0 = _committed_total(consumer, topic, partitions)
         committed = c0
@@ -395,11 +398,12 @@ def measure_group(
             time.sleep(POLL_S)
             committed = _committed_total(consumer, topic, partitions)
         t1 = time.perf_counter()
+        cores = cpu.busy_cores(cpu0, cpu.sample(pids), label="workers")
     finally:
         consumer.close()
     if c0 >= total:
         raise BenchError("the workers consumed everything before the group was stable")
-    return GroupRun(total - c0, t1 - t0, t1 - started, t0 - started)
+    return GroupRun(total - c0, t1 - t0, t1 - started, t0 - started, cores)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,6 +577,7 @@ def measure(settings: Settings, host: HostInfo, load: TicksLoad) -> list[Row]:
                 "startup_s": round(run.startup_s, 3),
                 "wall_s": round(run.wall_s, 3),
                 "ratio_to_kafka_consume": round(per_worker[count] / raw.value, 4),
+                **run.cpu,
             }
             if 1 in per_worker and count != 1:
                 details["scaling_vs_1_worker"] = round(run.msgs_per_s / per_worker[1], 3)
