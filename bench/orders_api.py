@@ -7,7 +7,7 @@ For each concurrency level C, in one run:
   each request with a fresh ``X-Idempotency-Key``, users taken round-robin so that concurrent
   requests lock different wallets; figures: orders/s (2xx only) and p50/p90/p99 latency;
 - pgbench runs ``bench/sql/place_order.sql`` (the same call of ``order_place`` the API sends
-  for one order, in the same single pipelined round trip) with C clients, prepared statements,
+  for one order, alone in autocommit mode) with C clients, prepared statements,
   for the same duration: the ceiling, in orders/s.
 
 Then a paced pass sends orders at half of the API's peak rate (open loop, latency measured from

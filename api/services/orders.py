@@ -4,9 +4,9 @@ The API does what needs no database (the request hash, price fields, the quantit
 calendar, the NewOrder record) and sends everything else to PostgreSQL as one call, which
 claims the idempotency key, reads and locks, validates, applies the fraud rules and the funds
 or shares check, writes the order, the ledger reserve, the locked shares, the outbox row and the
-stored response, in one transaction. The whole order is one round trip: the BEGIN, the call and
-the COMMIT are pipelined. Before (7 round trips) the API spent more CPU driving the round trips
-than PostgreSQL spent running the statements (issue #3).
+stored response, in one transaction. The whole order is one round trip: the call runs alone in
+autocommit mode, so it is its own transaction. Before (7 round trips) the API spent more CPU
+driving the round trips than PostgreSQL spent running the statements (issue #3).
 
 A validation failure the database finds (unknown symbol, lot, tick, closed market, no price, a
 value too large, a reused key) raises SQLSTATE BR422 with the detail as message and the code as
@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from api.exceptions import ConflictError, InvalidRequestError
@@ -66,18 +67,22 @@ async def place_order(
     order_rules.check_quantity_range(request.quantity, settings.order_quantity_max)
     params = _params(settings, user_id, idempotency_key, request, now or datetime.now(UTC))
     async with pool.connection() as conn:
+        # One statement is its own transaction: no BEGIN and COMMIT to send. Setting autocommit
+        # on an idle connection is local to psycopg (no round trip); it is set back before the
+        # connection returns to the pool, whose other users expect explicit transactions.
+        await conn.set_autocommit(True)
         try:
-            # The pool's connection is not autocommit: BEGIN, the call and COMMIT go together;
-            # an error skips the COMMIT and leaving the block rolls the transaction back.
-            async with conn.pipeline():
-                cursor = await conn.execute(_PLACE, params)
-                await conn.execute("COMMIT", prepare=False)
+            cursor = await conn.execute(_PLACE, params)
+            row = await cursor.fetchone()
         except psycopg.Error as error:
             refusal = _refusal(error)
             if refusal is None:
                 raise
             raise refusal from None
-        row = await cursor.fetchone()
+        finally:
+            # A broken or busy connection is discarded by the pool, autocommit or not.
+            if conn.info.transaction_status is TransactionStatus.IDLE:
+                await conn.set_autocommit(False)
     if row is None:
         raise ValueError("order_place returned no row")
     return StoredResponse(int(row[0]), row[1], replayed=bool(row[2]))
