@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Request
 from api.exceptions import ForbiddenError, UnauthenticatedError
 from api.security.api_keys import principal_for_api_key
 from api.security.ratelimit import RateLimiter, hit
-from api.security.tokens import Principal, read_access_token
+from api.security.tokens import Principal, TokenCache, read_access_token_cached
 from core.db import AsyncConn, AsyncPool
 from core.settings import Settings
 
@@ -57,6 +57,7 @@ ClientIpDep = Annotated[str, Depends(client_ip)]
 
 
 async def get_principal(
+    request: Request,
     settings: SettingsDep,
     pool: PoolDep,
     limiter: RateLimiterDep,
@@ -74,7 +75,8 @@ async def get_principal(
         hit(limiter, limiter.api_key, str(principal.api_key_id), "requests with this API key")
         return principal
     if authorization and authorization.lower().startswith("bearer "):
-        principal = read_access_token(settings, authorization[7:].strip())
+        tokens: TokenCache = request.app.state.access_tokens
+        principal = read_access_token_cached(settings, authorization[7:].strip(), tokens)
         hit(limiter, limiter.user, str(principal.user_id), "requests for this user")
         return principal
     raise UnauthenticatedError("send 'Authorization: Bearer <access token>' or 'X-API-Key'")

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pool = pool
     app.state.kyc_verified_until = {}
+    app.state.access_tokens = {}  # verified access tokens (api/security/tokens.py)
     app.state.price_hub = price_hub
     app.state.order_feed = order_feed
     # In-process counters: each API node limits alone (see api/security/ratelimit.py).

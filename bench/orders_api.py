@@ -6,9 +6,9 @@ For each concurrency level C, in one run:
   closed-loop clients (bench/orders_http.py: HTTP/1.1 keep-alive, one connection per client),
   each request with a fresh ``X-Idempotency-Key``, users taken round-robin so that concurrent
   requests lock different wallets; figures: orders/s (2xx only) and p50/p90/p99 latency;
-- pgbench runs ``bench/sql/place_order.sql`` (the same statements the API sends for one order,
-  batched in the same pipelined round trips) with C clients, prepared statements, for the same
-  duration: the ceiling, in orders/s.
+- pgbench runs ``bench/sql/place_order.sql`` (the same call of ``order_place`` the API sends
+  for one order, alone in autocommit mode) with C clients, prepared statements,
+  for the same duration: the ceiling, in orders/s.
 
 Then a paced pass sends orders at half of the API's peak rate (open loop, latency measured from
 each request's scheduled time, so a stall is not hidden) to report p99 at half of peak load.
@@ -32,7 +32,7 @@ from typing import Any
 
 import uvloop
 
-from api.services.order_rules import buy_reserve, order_value
+from api.services.orders import reserve_factors
 from bench.exceptions import BenchError
 from bench.orders_http import Answer, Connection, HttpError, encode_request
 from bench.orders_setup import (
@@ -45,7 +45,6 @@ from bench.orders_setup import (
 )
 from bench.pg_ceiling import RUN_MARGIN_S, PgbenchLoad, _run_pgbench, parse_pgbench_output
 from bench.report import Ceiling, HostInfo, Result, Row
-from core.contracts import OrderType
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -303,14 +302,9 @@ def pgbench_threads(clients: int, nproc: int) -> int:
 
 
 def pgbench_variables(db: BenchDatabase) -> dict[str, str]:
-    """The ``-D`` variables of place_order.sql: users, a run tag, the order and its reserve."""
+    """The ``-D`` variables of place_order.sql: users, a run tag, the order, the API's limits."""
     settings = db.settings
-    reserve = buy_reserve(
-        OrderType.LIMIT,
-        order_value(QUANTITY, PRICE),
-        settings.fee_rate_bps,
-        settings.market_protection_band_bps,
-    )
+    band_factor, fee_factor = reserve_factors(settings)
     user_min, user_max = db.user_id_range
     return {
         "user_min": str(user_min),
@@ -319,7 +313,10 @@ def pgbench_variables(db: BenchDatabase) -> dict[str, str]:
         "symbol": SYMBOL,
         "price": str(PRICE),
         "qty": str(QUANTITY),
-        "reserve": str(reserve),
+        "band_factor": str(band_factor),
+        "fee_factor": str(fee_factor),
+        "value_max": str(settings.order_value_max),
+        "rate_max": str(settings.orders_per_minute_max),
         "currency": settings.currency,
         "topic": settings.topic_orders,
     }

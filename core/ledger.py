@@ -4,6 +4,11 @@ Sign convention (sql/migrations/0002_ledger.sql): an amount is positive for a cr
 account's balance is the sum of its entries as the broker owes it. A user's CASH_AVAILABLE and
 CASH_LOCKED accounts are mirrored by ``wallets.balance`` and ``wallets.locked_balance``, updated
 here in the same database transaction as the entries.
+
+One posting is written in SQL instead: an order's reserve, by ``order_place``
+(sql/migrations/0018), which writes the same rows as ``post`` would (one ORDER_RESERVE
+transaction, two balanced entries, the wallet update), so the ledger's constraint triggers and
+the wallets' CHECKs guard it the same way.
 """
 
 from __future__ import annotations

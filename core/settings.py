@@ -287,6 +287,10 @@ class Settings(BaseSettings):
     candles_range_buckets_max: int = Field(default=100_000, ge=1)
     quotes_symbols_max: int = Field(default=200, ge=1, le=10_000)
 
+    # Issue 3: order throughput. Verified access tokens kept per API process until they expire
+    # (a JWT decode is a noticeable share of an order's CPU); at the maximum the cache is emptied.
+    access_token_cache_max: int = Field(default=100_000, ge=0)
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import jwt
 
@@ -36,8 +37,33 @@ def issue_access_token(settings: Settings, user_id: int, *, two_factor: bool) ->
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
 
 
+# Token -> (its principal, its expiry as a Unix time): tokens that decoded as valid.
+TokenCache: TypeAlias = dict[str, tuple[Principal, float]]
+
+
 def read_access_token(settings: Settings, token: str) -> Principal:
     """The principal of a valid token; UnauthenticatedError for an expired or forged one."""
+    return _decode(settings, token)[0]
+
+
+def read_access_token_cached(settings: Settings, token: str, cache: TokenCache) -> Principal:
+    """``read_access_token``, answering a token seen valid before from ``cache`` until it expires.
+
+    A token's claims cannot change (its signature covers them), so only the expiry needs
+    checking again; PyJWT counts a token as expired once now >= exp, and so does this.
+    """
+    known = cache.get(token)
+    if known is not None and time.time() < known[1]:
+        return known[0]
+    principal, expires_at = _decode(settings, token)
+    if len(cache) >= settings.access_token_cache_max:
+        cache.clear()
+    if settings.access_token_cache_max > 0:
+        cache[token] = (principal, expires_at)
+    return principal
+
+
+def _decode(settings: Settings, token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token,
@@ -45,6 +71,7 @@ def read_access_token(settings: Settings, token: str) -> Principal:
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "iat"]},
         )
-        return Principal(user_id=int(claims["sub"]), two_factor=bool(claims.get("tfa")))
+        principal = Principal(user_id=int(claims["sub"]), two_factor=bool(claims.get("tfa")))
+        return principal, float(claims["exp"])
     except (jwt.PyJWTError, ValueError) as error:
         raise UnauthenticatedError(f"invalid access token: {error}") from None

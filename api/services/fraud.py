@@ -1,15 +1,14 @@
-"""Fraud rules an order must pass before it is accepted; a refusal names the rule in its code."""
+"""Fraud rules an order must pass before it is accepted; a refusal names the rule in its code.
+
+The order path applies them inside the database, in order_place (sql/migrations/0018), with the
+same messages; tests/integration/api/test_order_place_sql.py holds the two to the same words.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
-
-from psycopg import AsyncCursor
 
 from api.exceptions import FraudRuleError
-from core.db import AsyncConn
-from core.settings import Settings
 
 
 def check_order_value(value: Decimal, value_max: Decimal) -> None:
@@ -30,28 +29,3 @@ def check_order_rate(orders_last_minute: int, orders_per_minute_max: int) -> Non
             f" at most {orders_per_minute_max} are allowed",
             code="order_rate_limit",
         )
-
-
-async def send_orders_last_minute(conn: AsyncConn, user_id: int) -> AsyncCursor[Any]:
-    """Send the count of the user's orders in the minute before this transaction began."""
-    return await conn.execute(
-        "SELECT count(*) FROM orders"
-        " WHERE user_id = %s AND created_at > now() - interval '1 minute'",
-        (user_id,),
-    )
-
-
-async def read_orders_last_minute(sent: AsyncCursor[Any]) -> int:
-    """The count sent by ``send_orders_last_minute``."""
-    row = await sent.fetchone()
-    return int(row[0]) if row is not None else 0
-
-
-def check_order_rules(settings: Settings, value: Decimal, orders_last_minute: int) -> None:
-    """Apply every order fraud rule to an order's value and the user's count of recent orders.
-
-    Count the orders after locking the wallet or holding the order uses: the lock serializes
-    one user's concurrent orders on that row, so each sees the others' count.
-    """
-    check_order_value(value, settings.order_value_max)
-    check_order_rate(orders_last_minute, settings.orders_per_minute_max)

@@ -40,6 +40,16 @@ def check_price_fields(
 
 def check_quantity(quantity: int, lot_size: int, quantity_max: int) -> None:
     """Refuse a quantity that is not positive, above the maximum, or not a whole number of lots."""
+    check_quantity_range(quantity, quantity_max)
+    if quantity % lot_size != 0:
+        raise InvalidRequestError(
+            f"quantity {quantity} is not a multiple of the lot size {lot_size}",
+            code="invalid_lot_size",
+        )
+
+
+def check_quantity_range(quantity: int, quantity_max: int) -> None:
+    """Refuse a quantity that is not positive or above the maximum (lots need the instrument)."""
     if quantity <= 0:
         raise InvalidRequestError(
             f"quantity must be a positive whole number of shares, got {quantity}",
@@ -49,11 +59,6 @@ def check_quantity(quantity: int, lot_size: int, quantity_max: int) -> None:
         raise InvalidRequestError(
             f"quantity {quantity} is above the maximum of {quantity_max} shares per order",
             code="invalid_quantity",
-        )
-    if quantity % lot_size != 0:
-        raise InvalidRequestError(
-            f"quantity {quantity} is not a multiple of the lot size {lot_size}",
-            code="invalid_lot_size",
         )
 
 

@@ -1,80 +1,56 @@
-"""Placing an order: one database transaction from the idempotency key to the outbox row.
+"""Placing an order: one call of ``order_place`` (sql/migrations/0018), key to outbox row.
 
-Order of work inside the transaction, and why:
-1. claim the idempotency key first, so concurrent requests with one key serialize on its row;
-2. read the instrument (and last price), lock the wallet (buy) or holding (sell) row, so a
-   user's concurrent orders on it serialize, and count the user's recent orders;
-3. validate against reference data and the calendar (a failure rolls back, the key is freed);
-4. fraud rules, then available cash or shares: refusals come before any write, and are stored
-   as the key's response so a retry gets the same answer;
-5. insert the order, move the reserve (ledger) or lock the shares, add the outbox row, store the
-   response, commit.
+The API does what needs no database (the request hash, price fields, the quantity range, the
+calendar, the NewOrder record) and sends everything else to PostgreSQL as one call, which
+claims the idempotency key, reads and locks, validates, applies the fraud rules and the funds
+or shares check, writes the order, the ledger reserve, the locked shares, the outbox row and the
+stored response, in one transaction. The whole order is one round trip: the call runs alone in
+autocommit mode, so it is its own transaction. Before (7 round trips) the API spent more CPU
+driving the round trips than PostgreSQL spent running the statements (issue #3).
 
-Round trips (7, from 12 sent one by one): BEGIN (psycopg sends it alone); steps 1-2 together
-in pipeline mode; the order; the ledger's three statements; then the outbox row, the stored
-response and the COMMIT together. Each round trip costs the API an event-loop wake-up and a
-resume, and the request a wait for PostgreSQL.
+A validation failure the database finds (unknown symbol, lot, tick, closed market, no price, a
+value too large, a reused key) raises SQLSTATE BR422 with the detail as message and the code as
+hint: the transaction rolls back and the key stays free, as before. Refusals that depend on the
+account (fraud rules, funds, shares, a reused client order id) are stored as the key's response.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from http import HTTPStatus
 from typing import Any
 
-from psycopg import sql
-from psycopg.rows import dict_row
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
 
-from api.errors import error_body, status_for
-from api.exceptions import (
-    ConflictError,
-    FraudRuleError,
-    InsufficientFundsError,
-    InvalidRequestError,
-)
-from api.services import idempotency, order_reads, order_rules
-from api.services.fraud import check_order_rules
+from api.exceptions import ConflictError, InvalidRequestError
+from api.services import idempotency, order_rules
 from api.services.idempotency import StoredResponse
-from api.services.order_models import OrderOut, OrderRequest
-from api.services.order_queries import ORDER_COLUMNS, order_from_row
-from api.services.order_reads import Instrument, OrderReads
-from api.services.outbox import enqueue
-from core import ledger
+from api.services.order_models import OrderRequest
+from api.services.outbox import NEW_ORDER_RECORD, RECORD_HEADER
 from core.calendar import calendar_from_settings, is_open, next_open
-from core.contracts import NewOrder, OrderStatus, OrderType, Side
-from core.db import AsyncConn, AsyncPool
-from core.ledger import AccountKind, TxnKind
+from core.contracts import ORDER_COMMANDS, NewOrder
+from core.db import AsyncPool
+from core.money import MONEY_CONTEXT, MONEY_SCALE
 from core.settings import Settings
 
 ORDERS_PATH = "/v1/orders"
-# Refusals that depend on the account's state; they are stored as the key's response.
-STORED_REFUSALS = (InsufficientFundsError, FraudRuleError, ConflictError)
+# SQLSTATEs order_place raises for a refusal that is not stored (the transaction rolls back).
+INVALID_SQLSTATE = "BR422"
+CONFLICT_SQLSTATE = "BR409"
 
-
-_INSERT_ORDER = sql.SQL(
-    "INSERT INTO orders (id, user_id, client_order_id, symbol, side, order_type,"
-    " time_in_force, quantity, price, trigger_price, status, reserved_amount, is_amo)"
-    " VALUES (%(id)s, %(user_id)s, %(client_order_id)s, %(symbol)s, %(side)s,"
-    " %(order_type)s, %(time_in_force)s, %(quantity)s, %(price)s, %(trigger_price)s,"
-    " %(status)s, %(reserved_amount)s, %(is_amo)s)"
-    " ON CONFLICT ON CONSTRAINT orders_client_order_id_key DO NOTHING"
-    " RETURNING {}"
-).format(sql.SQL(ORDER_COLUMNS))
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What validation decided about an order, before its first write."""
-
-    value: Decimal  # quantity x the price it is valued at
-    reserve: Decimal  # cash to lock (buys); 0 for sells
-    status: OrderStatus  # NEW, or PENDING_TRIGGER for stops
-    is_amo: bool
-    available_at: datetime | None  # when the outbox row may be published; None = now
+_PLACE = (
+    "SELECT response_status, response_body, replayed FROM order_place("
+    "%(user_id)s, %(key)s, %(request_hash)s, %(order_id)s, %(client_order_id)s, %(symbol)s,"
+    " %(side)s, %(order_type)s, %(time_in_force)s, %(quantity)s, %(price)s, %(trigger_price)s,"
+    " %(closed_detail)s, %(is_amo)s, %(available_at)s, %(band_factor)s, %(fee_factor)s,"
+    " %(value_max)s, %(orders_per_minute_max)s, %(currency)s, %(topic)s, %(outbox_key)s,"
+    " %(outbox_payload)s, %(outbox_headers)s)"
+)
+_NEW_ORDER_HEADERS = Jsonb({RECORD_HEADER: NEW_ORDER_RECORD})
 
 
 async def place_order(
@@ -86,166 +62,46 @@ async def place_order(
     now: datetime | None = None,
 ) -> StoredResponse:
     """Place an order once per idempotency key; return the (stored) HTTP response."""
-    digest = idempotency.request_hash("POST", ORDERS_PATH, request.model_dump(mode="json"))
-    # The pool's connection is not autocommit: the first statement opens the transaction, and
-    # leaving the block rolls it back on an exception (committed below otherwise).
-    async with pool.connection() as conn:
-        async with conn.pipeline():
-            claimed = await idempotency.send_claim(conn, user_id, idempotency_key, digest)
-            sent = await order_reads.send(conn, user_id, request)
-        stored = await idempotency.finish_claim(conn, claimed, user_id, idempotency_key, digest)
-        if stored is not None:
-            return stored
-        reads = await order_reads.receive(sent)
-        plan = validate(settings, request, reads, now or datetime.now(UTC))
-        try:
-            order = await _accept(conn, settings, user_id, request, plan, reads)
-        except STORED_REFUSALS as refusal:
-            async with conn.pipeline():
-                refused = await idempotency.send_store(
-                    conn, user_id, idempotency_key, status_for(refusal), error_body(refusal)
-                )
-                await _send_commit(conn)
-            return await idempotency.finish_store(refused, user_id, idempotency_key)
-        async with conn.pipeline():
-            await _send_writes(conn, settings, user_id, request, plan, order)
-            accepted = await idempotency.send_store(
-                conn,
-                user_id,
-                idempotency_key,
-                int(HTTPStatus.CREATED),
-                order.model_dump(mode="json"),
-            )
-            await _send_commit(conn)
-        return await idempotency.finish_store(accepted, user_id, idempotency_key)
-
-
-async def _send_commit(conn: AsyncConn) -> None:
-    # conn.commit() syncs the pipeline at once, and leaving the pipeline syncs again: a round
-    # trip more. COMMIT as a statement is queued with the others; libpq then reports the
-    # connection idle, so the pool's commit on leaving the connection block does nothing.
-    await conn.execute("COMMIT", prepare=False)
-
-
-def validate(settings: Settings, request: OrderRequest, reads: OrderReads, now: datetime) -> Plan:
-    """Check the order against its instrument, the calendar and the last price; plan it."""
+    # No database needed: a request failing these can never have a stored response of its own.
     order_rules.check_price_fields(request.type, request.price, request.trigger_price)
-    instrument = _instrument(reads.instrument, request.symbol)
-    order_rules.check_quantity(request.quantity, instrument.lot_size, settings.order_quantity_max)
-    order_rules.check_on_tick("price", request.price, instrument.tick_size)
-    order_rules.check_on_tick("trigger_price", request.trigger_price, instrument.tick_size)
-    is_amo, available_at = _session(settings, request.amo, now)
-    last_price = reads.last_price if request.type is OrderType.MARKET else None
-    price = order_rules.unit_price(
-        request.type, request.price, request.trigger_price, last_price, request.symbol
-    )
-    value = order_rules.order_value(request.quantity, price)
-    reserve = Decimal(0)
-    if request.side is Side.BUY:
-        reserve = order_rules.buy_reserve(
-            request.type, value, settings.fee_rate_bps, settings.market_protection_band_bps
-        )
-    stop = request.type in order_rules.STOP_TYPES
-    status = OrderStatus.PENDING_TRIGGER if stop else OrderStatus.NEW
-    return Plan(value, reserve, status, is_amo, available_at)
+    order_rules.check_quantity_range(request.quantity, settings.order_quantity_max)
+    params = _params(settings, user_id, idempotency_key, request, now or datetime.now(UTC))
+    async with pool.connection() as conn:
+        # One statement is its own transaction: no BEGIN and COMMIT to send. Setting autocommit
+        # on an idle connection is local to psycopg (no round trip); it is set back before the
+        # connection returns to the pool, whose other users expect explicit transactions.
+        await conn.set_autocommit(True)
+        try:
+            cursor = await conn.execute(_PLACE, params)
+            row = await cursor.fetchone()
+        except psycopg.Error as error:
+            refusal = _refusal(error)
+            if refusal is None:
+                raise
+            raise refusal from None
+        finally:
+            # A broken or busy connection is discarded by the pool, autocommit or not.
+            if conn.info.transaction_status is TransactionStatus.IDLE:
+                await conn.set_autocommit(False)
+    if row is None:
+        raise ValueError("order_place returned no row")
+    return StoredResponse(int(row[0]), row[1], replayed=bool(row[2]))
 
 
-def _session(settings: Settings, amo: bool, now: datetime) -> tuple[bool, datetime | None]:
-    # While the market is open the amo flag changes nothing: the order goes out at once.
-    calendar = calendar_from_settings(settings)
-    if is_open(calendar, now):
-        return False, None
-    opens = next_open(calendar, now)
-    if not amo:
-        raise InvalidRequestError(
-            f"the market is closed; it opens next at {opens.isoformat()}."
-            " Send amo=true to place an after-market order, sent at that open",
-            code="market_closed",
-        )
-    return True, opens
-
-
-def _instrument(instrument: Instrument | None, symbol: str) -> Instrument:
-    if instrument is None:
-        raise InvalidRequestError(f"unknown or inactive symbol {symbol}", code="unknown_symbol")
-    return instrument
-
-
-async def _accept(
-    conn: AsyncConn,
-    settings: Settings,
-    user_id: int,
-    request: OrderRequest,
-    plan: Plan,
-    reads: OrderReads,
-) -> OrderOut:
-    # Everything that can refuse runs before the first write, so a refusal leaves only the key.
-    # The wallet or holding row was locked by the reads, before the count of recent orders.
-    check_order_rules(settings, plan.value, reads.orders_last_minute)
-    if request.side is Side.BUY:
-        _check_cash(reads.available, plan.reserve)
-    else:
-        _check_shares(int(reads.available), request.quantity, request.symbol)
-    order = await _insert_order(conn, user_id, request, plan)
-    if request.side is Side.BUY:
-        await ledger.post(
-            conn,
-            TxnKind.ORDER_RESERVE,
-            [
-                ledger.user(AccountKind.CASH_AVAILABLE, user_id, -plan.reserve),
-                ledger.user(AccountKind.CASH_LOCKED, user_id, plan.reserve),
-            ],
-            currency=settings.currency,
-            reference=f"reserve for order {order.id}",
-            order_id=order.id,
-        )
-    return order
-
-
-async def _send_writes(
-    conn: AsyncConn,
-    settings: Settings,
-    user_id: int,
-    request: OrderRequest,
-    plan: Plan,
-    order: OrderOut,
-) -> None:
-    # Writes whose results nobody reads: in pipeline mode they go with the stored response.
-    if request.side is Side.SELL:
-        await conn.execute(
-            "UPDATE holdings SET locked_quantity = locked_quantity + %s, updated_at = now()"
-            " WHERE user_id = %s AND symbol = %s",
-            (request.quantity, user_id, request.symbol),
-        )
-    if plan.status is OrderStatus.NEW:
-        await enqueue(conn, settings.topic_orders, _new_order(user_id, order), plan.available_at)
-
-
-def _check_cash(available: Decimal, reserve: Decimal) -> None:
-    if available < reserve:
-        raise InsufficientFundsError(
-            f"insufficient funds: the order needs {reserve} (fees and any market protection band"
-            f" included), {available} is available",
-            code="insufficient_funds",
-        )
-
-
-def _check_shares(available: int, quantity: int, symbol: str) -> None:
-    if available < quantity:
-        raise InsufficientFundsError(
-            f"insufficient shares: selling {quantity} {symbol}, {available} available",
-            code="insufficient_shares",
-        )
-
-
-async def _insert_order(
-    conn: AsyncConn, user_id: int, request: OrderRequest, plan: Plan
-) -> OrderOut:
+def _params(
+    settings: Settings, user_id: int, key: str, request: OrderRequest, now: datetime
+) -> dict[str, Any]:
+    digest = idempotency.request_hash("POST", ORDERS_PATH, request.model_dump(mode="json"))
+    closed_detail, is_amo, available_at = _session(settings, request.amo, now)
     order_id = uuid.uuid4()
-    params: dict[str, Any] = {
-        "id": order_id,
+    record = _new_order(user_id, order_id, request)
+    band_factor, fee_factor = reserve_factors(settings)
+    return {
         "user_id": user_id,
-        "client_order_id": request.client_order_id or str(order_id),
+        "key": key,
+        "request_hash": digest,
+        "order_id": order_id,
+        "client_order_id": request.client_order_id,
         "symbol": request.symbol,
         "side": request.side.value,
         "order_type": request.type.value,
@@ -253,32 +109,81 @@ async def _insert_order(
         "quantity": request.quantity,
         "price": request.price,
         "trigger_price": request.trigger_price,
-        "status": plan.status.value,
-        "reserved_amount": plan.reserve,
-        "is_amo": plan.is_amo,
+        "closed_detail": closed_detail,
+        "is_amo": is_amo,
+        "available_at": available_at,
+        "band_factor": band_factor,
+        "fee_factor": fee_factor,
+        "value_max": settings.order_value_max,
+        "orders_per_minute_max": settings.orders_per_minute_max,
+        "currency": settings.currency,
+        "topic": settings.topic_orders,
+        "outbox_key": record.kafka_key(),
+        "outbox_payload": ORDER_COMMANDS.encode(record),
+        "outbox_headers": _NEW_ORDER_HEADERS,
     }
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(_INSERT_ORDER, params)
-        row = await cursor.fetchone()
-    if row is None:
-        raise ConflictError(
-            f"client_order_id {params['client_order_id']!r} was used before; a client order id"
-            " can never be reused",
-            code="client_order_id_reused",
+
+
+def reserve_factors(settings: Settings) -> tuple[Decimal, Decimal]:
+    """The protection band's and the fee's factors, as order_rules.buy_reserve computes them.
+
+    Passed to order_place so that its reserve is the same Decimal, digit for digit.
+    """
+    return (
+        MONEY_CONTEXT.divide(
+            order_rules.BPS + settings.market_protection_band_bps, order_rules.BPS
+        ),
+        MONEY_CONTEXT.divide(order_rules.BPS + settings.fee_rate_bps, order_rules.BPS),
+    )
+
+
+def _session(
+    settings: Settings, amo: bool, now: datetime
+) -> tuple[str | None, bool, datetime | None]:
+    # While the market is open the amo flag changes nothing: the order goes out at once. A
+    # closed market is refused by order_place after the key's claim, so a retry of an order
+    # accepted before the close still gets its stored answer.
+    calendar = calendar_from_settings(settings)
+    if is_open(calendar, now):
+        return None, False, None
+    opens = next_open(calendar, now)
+    if not amo:
+        return (
+            f"the market is closed; it opens next at {opens.isoformat()}."
+            " Send amo=true to place an after-market order, sent at that open",
+            False,
+            None,
         )
-    return order_from_row(row)
+    return None, True, opens
 
 
-def _new_order(user_id: int, order: OrderOut) -> NewOrder:
+def _new_order(user_id: int, order_id: uuid.UUID, request: OrderRequest) -> NewOrder:
+    # Prices as the NUMERIC(18,4) columns hold them (4 places), as the record always carried.
     return NewOrder(
-        order_id=str(order.id),
+        order_id=str(order_id),
         user_id=user_id,
-        symbol=order.symbol,
-        side=order.side,
-        order_type=order.type,
-        quantity=order.quantity,
-        price=order.price,
-        trigger_price=order.trigger_price,
-        time_in_force=order.time_in_force,
+        symbol=request.symbol,
+        side=request.side,
+        order_type=request.type,
+        quantity=request.quantity,
+        price=_money(request.price),
+        trigger_price=_money(request.trigger_price),
+        time_in_force=request.time_in_force,
         ts_created_ns=time.time_ns(),
     )
+
+
+def _money(price: Decimal | None) -> Decimal | None:
+    return None if price is None else price.quantize(MONEY_SCALE, context=MONEY_CONTEXT)
+
+
+def _refusal(error: psycopg.Error) -> InvalidRequestError | ConflictError | None:
+    """The API error for a refusal order_place raised; None for any other database error."""
+    sqlstate = error.diag.sqlstate
+    detail = error.diag.message_primary or ""
+    code = error.diag.message_hint or "invalid_request"
+    if sqlstate == INVALID_SQLSTATE:
+        return InvalidRequestError(detail, code=code)
+    if sqlstate == CONFLICT_SQLSTATE:
+        return ConflictError(detail, code=code)
+    return None

@@ -143,15 +143,17 @@ def test_settings_env_makes_a_child_read_the_same_settings(
     assert Settings() == settings
 
 
-def test_pgbench_variables_carry_the_users_and_the_apis_reserve() -> None:
+def test_pgbench_variables_carry_the_users_and_the_apis_limits() -> None:
     settings = Settings()
     users = (BenchUser(5, "t5"), BenchUser(6, "t6"), BenchUser(7, "t7"))
 
     variables = orders_api.pgbench_variables(BenchDatabase("bench_x", settings, users))
 
     assert (variables["user_min"], variables["user_max"]) == ("5", "7")
-    # 1 x 100.00 plus the default 3 bps fee, rounded up to the money scale.
-    assert variables["reserve"] == "100.0300"
+    # The factors order_place gets from the API: the default 500 bps band and 3 bps fee.
+    assert (variables["band_factor"], variables["fee_factor"]) == ("1.05", "1.0003")
+    assert variables["value_max"] == str(settings.order_value_max)
+    assert variables["rate_max"] == str(settings.orders_per_minute_max)
     assert variables["symbol"] == orders_api.SYMBOL
     assert variables["topic"] == settings.topic_orders
     assert (
