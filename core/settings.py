@@ -283,6 +283,10 @@ class Settings(BaseSettings):
     candles_range_buckets_max: int = Field(default=100_000, ge=1)
     quotes_symbols_max: int = Field(default=200, ge=1, le=10_000)
 
+    # Issue #6 (SSE load goals): the API's listen backlog. 10,000 streams connecting at once
+    # overflow uvicorn's default of 2048; the kernel caps it at net.core.somaxconn.
+    api_backlog: int = Field(default=8_192, ge=64, le=65_535)
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""

@@ -55,10 +55,11 @@ def first_id(last_event_id: str | None) -> int:
     return 1
 
 
-async def sse_price_events(
-    hub: PriceHub, client: PriceClient, last_event_id: str | None
-) -> AsyncIterator[bytes]:
-    """The SSE byte chunks of one price stream; the client must already be added to the hub."""
+def sse_opening(hub: PriceHub, client: PriceClient, last_event_id: str | None) -> tuple[bytes, int]:
+    """A stream's first chunk (a ``resync`` when resumed, then the snapshot) and its last id.
+
+    The client must already be added to the hub, so no update falls between the two.
+    """
     event_id = first_id(last_event_id)
     head = b""
     if last_event_id is not None:
@@ -66,14 +67,17 @@ async def sse_price_events(
         event_id += 1
     snapshot = hub.snapshot(sorted(client.symbols))
     client.reset(snapshot)
-    yield head + sse_event("snapshot", event_id, {"prices": [quote_json(q) for q in snapshot]})
-    while True:
-        batch = await client.next_batch()
-        chunk = bytearray()
-        for quote in batch:
-            event_id += 1
-            chunk += b"id: %d\r\nevent: price\r\ndata: %s\r\n\r\n" % (event_id, quote_data(quote))
-        yield bytes(chunk)
+    head += sse_event("snapshot", event_id, {"prices": [quote_json(q) for q in snapshot]})
+    return head, event_id
+
+
+def sse_prices(batch: Sequence[Quote], last_id: int) -> tuple[bytes, int]:
+    """One ``price`` event per quote, numbered after ``last_id``, and the last id used."""
+    chunk = bytearray()
+    for quote in batch:
+        last_id += 1
+        chunk += b"id: %d\r\nevent: price\r\ndata: %s\r\n\r\n" % (last_id, quote_data(quote))
+    return bytes(chunk), last_id
 
 
 @functools.lru_cache(maxsize=QUOTE_CACHE_SIZE)

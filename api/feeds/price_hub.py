@@ -1,7 +1,7 @@
 """The latest price per symbol in this API process, and the clients waiting for changes.
 
-Every client holds only the latest value per symbol it asked for (a dict and an Event, never a
-queue): a slow client is conflated to what is newest, costs the same memory however slow it is,
+Every client holds only the latest value per symbol it asked for (a dict and a future, never
+a queue): a slow client is conflated to what is newest, costs the same memory however slow it is,
 and never delays another. Everything here runs on the event loop thread; the Kafka consumer
 thread hands its batches over with ``loop.call_soon_threadsafe(hub.publish, quotes)``.
 """
@@ -30,9 +30,18 @@ class Quote:
 
 
 class PriceClient:
-    """One stream's symbols, its pending latest quotes and the event that wakes its sender."""
+    """One stream's symbols, its pending latest quotes and the future its sender waits on."""
 
-    __slots__ = ("_hold_s", "event", "floor", "next_due", "pending", "symbols", "user_id")
+    __slots__ = (
+        "_hold_s",
+        "_waiter",
+        "closed",
+        "floor",
+        "next_due",
+        "pending",
+        "symbols",
+        "user_id",
+    )
 
     def __init__(self, user_id: int, symbols: frozenset[str], hold_s: float) -> None:
         self.user_id = user_id
@@ -42,14 +51,26 @@ class PriceClient:
         self.floor: dict[str, Quote] = {}
         # When each symbol may be sent again (monotonic seconds): at most one per hold_s.
         self.next_due: dict[str, float] = {}
-        self.event = asyncio.Event()
+        # A bare future, made only while the sender waits: cheaper than an Event per client.
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed = False
         self._hold_s = hold_s
 
     def offer(self, quote: Quote) -> None:
         """Keep ``quote`` as the symbol's pending value if it is newer than what was sent."""
         if quote.newer_than(self.floor.get(quote.symbol)):
             self.pending[quote.symbol] = quote
-            self.event.set()
+            self._wake()
+
+    def close(self) -> None:
+        """End the stream: its sender stops waiting (the client left, or the server stops)."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def reset(self, snapshot: Iterable[Quote]) -> None:
         """Forget pending values: ``snapshot`` is what the client is about to be sent."""
@@ -72,17 +93,29 @@ class PriceClient:
                 wait = at - now if wait is None else min(wait, at - now)
         return due, wait
 
-    async def next_batch(self) -> list[Quote]:
-        """Wait until at least one quote may be sent; return every quote that may."""
-        while True:
-            await self.event.wait()
-            self.event.clear()
-            due, wait = self.take_due(time.monotonic())
-            if wait is not None:
-                # Held symbols wake the client when their turn comes, even if nothing else moves.
-                asyncio.get_running_loop().call_later(wait, self.event.set)
+    async def next_batch(self, timeout_s: float | None = None) -> list[Quote]:
+        """Every quote that may go, once there is one; [] after ``timeout_s`` or once closed."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.closed:
+            now = time.monotonic()
+            due, wait = self.take_due(now)
             if due:
                 return due
+            if deadline is not None:
+                if deadline <= now:
+                    return []
+                wait = deadline - now if wait is None else min(wait, deadline - now)
+            # One timer wakes the sender for a held symbol's turn or for the heartbeat.
+            self._waiter = loop.create_future()
+            timer = None if wait is None else loop.call_later(wait, self._wake)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return []
 
 
 class PriceHub:
@@ -96,6 +129,8 @@ class PriceHub:
         self._by_symbol: dict[str, set[PriceClient]] = {}
         self._per_user: dict[int, int] = {}
         self.published = 0
+        # Set when the server stops: every stream ends, and one opened after ends at once.
+        self.closing = False
 
     def seed(self, quotes: Iterable[Quote]) -> None:
         """Merge quotes read from the database (newer ones already here win)."""
@@ -126,6 +161,15 @@ class PriceHub:
         for symbol in client.symbols:
             self._by_symbol.setdefault(symbol, set()).add(client)
         self._per_user[client.user_id] = self._per_user.get(client.user_id, 0) + 1
+        if self.closing:
+            client.close()
+
+    def close(self) -> None:
+        """End every stream (the server is stopping) and any opened from now on."""
+        self.closing = True
+        for clients in list(self._by_symbol.values()):
+            for client in list(clients):
+                client.close()
 
     def remove(self, client: PriceClient) -> None:
         """Stop offering quotes to a client (its stream ended)."""

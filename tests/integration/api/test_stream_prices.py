@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -107,7 +108,7 @@ async def test_a_symbol_gets_at_most_one_update_per_interval_and_the_last_one_ar
     span_s = received[-1][0] - sent_at
     # n updates at least INTERVAL_MS apart need (n - 1) intervals; one more for clock slack.
     assert len(received) <= span_s * 1000 / INTERVAL_MS + 2, (len(received), span_s)
-    prices = [float(p) for _, p in received]
+    prices = [Decimal(p) for _, p in received]
     assert prices == sorted(prices)  # only ever newer
     sse.close()
 
