@@ -65,7 +65,7 @@ def sse_opening(hub: PriceHub, client: PriceClient, last_event_id: str | None) -
     if last_event_id is not None:
         head = sse_event("resync", event_id, {"reason": resync_reason(last_event_id)})
         event_id += 1
-    snapshot = hub.snapshot(sorted(client.symbols))
+    snapshot = hub.snapshot(client.symbols)
     client.reset(snapshot)
     head += sse_event("snapshot", event_id, {"prices": [quote_json(q) for q in snapshot]})
     return head, event_id
@@ -109,7 +109,7 @@ async def protobuf_price_frames(
     if last_event_id is not None:
         yield frame(prices_pb2.Frame.RESYNC, event_id, (), resync_reason(last_event_id))
         event_id += 1
-    snapshot = hub.snapshot(sorted(client.symbols))
+    snapshot = hub.snapshot(client.symbols)
     client.reset(snapshot)
     yield frame(prices_pb2.Frame.SNAPSHOT, event_id, snapshot)
     while True:

@@ -43,9 +43,10 @@ class PriceClient:
         "user_id",
     )
 
-    def __init__(self, user_id: int, symbols: frozenset[str], hold_s: float) -> None:
+    def __init__(self, user_id: int, symbols: Iterable[str], hold_s: float) -> None:
         self.user_id = user_id
-        self.symbols = symbols
+        # A sorted tuple: a tenth of a frozenset's memory, and the snapshot's order.
+        self.symbols = tuple(sorted(set(symbols)))
         self.pending: dict[str, Quote] = {}
         # The newest quote sent per symbol: an older or equal one is never sent after it.
         self.floor: dict[str, Quote] = {}

@@ -29,6 +29,12 @@ class _NoContent:
 
 
 _NO_CONTENT = _NoContent()
+_HEADERS: dict[tuple[tuple[bytes, bytes], ...], list[tuple[bytes, bytes]]] = {}
+
+
+def _shared_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """One list object for every response with the same headers (they are never mutated)."""
+    return _HEADERS.setdefault(tuple(headers), headers)
 
 
 class PriceStreamResponse(EventSourceResponse):
@@ -43,6 +49,10 @@ class PriceStreamResponse(EventSourceResponse):
         release: Callable[[], None],
     ) -> None:
         super().__init__(_NO_CONTENT, ping=heartbeat_s)
+        # Per stream, for 10,000 streams: the parent's send lock is never used here (one task
+        # sends), and the headers, the same for every stream, are shared.
+        del self._send_lock
+        self.raw_headers = _shared_headers(self.raw_headers)
         self._hub = hub
         self._client = client
         self._last_event_id = last_event_id
