@@ -21,6 +21,7 @@ from api.feeds.price_stream import watch_shutdown
 from api.routers import api_keys, auth, funds, kyc, market, orders, portfolio, stream
 from api.security.ratelimit import close_rate_limiter, make_rate_limiter
 from api.services.kyc_review import run_reviewer
+from api.stream_handoff import StreamHandoff
 from core.db import AsyncPool, make_async_pool
 from core.settings import Settings, get_settings
 
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = rate_limiter = make_rate_limiter(settings)
     errors.install(app)
     metrics.install(app)
+    # Added last, so outside the metrics: a handed-off stream runs after the request is counted.
+    app.add_middleware(StreamHandoff)
     for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream):
         app.include_router(module.router, responses=errors.AUTH_RESPONSES)
 

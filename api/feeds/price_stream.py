@@ -2,10 +2,11 @@
 
 sse-starlette's ``EventSourceResponse`` runs a task group of four tasks per stream (the stream,
 the heartbeat, a disconnect listener, a shutdown listener) and a cancel scope per send. Here
-the stream's own task does the sending, with the heartbeat folded into its wait for the next
-batch; one small task per stream waits for the disconnect, and one watcher per process (the
-hub's, see ``watch_shutdown``) ends every stream when the server stops. The headers, the
-encoding of events and pings, and HEAD come from sse-starlette as before.
+the request's own task does the sending, with the heartbeat folded into its wait for the next
+batch, and after the headers it runs outside the request's middleware stack (api/stream_handoff.py);
+one small task per stream waits for the disconnect, and one watcher per process
+(``watch_shutdown``) ends every stream when the server stops. The headers, the encoding of
+pings, and HEAD come from sse-starlette as before.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.feeds.price_events import sse_opening, sse_prices
 from api.feeds.price_hub import PriceClient, PriceHub
+from api.stream_handoff import hand_off
 
 
 class _NoContent:
@@ -59,22 +61,28 @@ class PriceStreamResponse(EventSourceResponse):
         self._release = release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Stream until the client leaves or the server stops; release the client in any case."""
-        try:
-            if scope["method"].upper() == "HEAD":
-                # Headers only (sse-starlette's HEAD answer); the stream never starts.
+        """Send the headers, then stream (handed off to run outside the request's stack)."""
+        if scope["method"].upper() == "HEAD":
+            # Headers only (sse-starlette's HEAD answer); the stream never starts.
+            try:
                 await super().__call__(scope, receive, send)
-                return
-            await self._stream(receive, send)
-        finally:
-            self._release()
-
-    async def _stream(self, receive: Receive, send: Send) -> None:
-        client = self._client
-        listener = asyncio.get_running_loop().create_task(_close_on_disconnect(receive, client))
+            finally:
+                self._release()
+            return
         try:
             start = {"type": "http.response.start", "status": self.status_code}
             await send({**start, "headers": self.raw_headers})
+        except BaseException:
+            self._release()
+            raise
+        if not hand_off(scope, self._stream):
+            await self._stream(receive, send)
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
+        """Until the client leaves or the server stops; the client is released in any case."""
+        client = self._client
+        listener = asyncio.get_running_loop().create_task(_close_on_disconnect(receive, client))
+        try:
             chunk, event_id = sse_opening(self._hub, client, self._last_event_id)
             while not client.closed:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -90,6 +98,7 @@ class PriceStreamResponse(EventSourceResponse):
             client.close()
         finally:
             listener.cancel()
+            self._release()
 
     def _heartbeat(self) -> bytes:
         if self.ping_message_factory is not None:
