@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api import errors, metrics
 from api.feeds.order_feed import OrderFeed
 from api.feeds.price_feed import PriceFeed
-from api.feeds.price_hub import PriceHub
+from api.feeds.price_hub import PriceHub, send_heartbeats
 from api.feeds.price_stream import watch_shutdown
 from api.routers import api_keys, auth, funds, kyc, market, orders, portfolio, stream
 from api.security.ratelimit import close_rate_limiter, make_rate_limiter
@@ -51,11 +51,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         order_feed.start()
         # One watcher per process ends every price stream when the server stops.
         stream_closer = asyncio.create_task(watch_shutdown(price_hub))
+        heartbeats = asyncio.create_task(send_heartbeats(price_hub, settings.stream_heartbeat_s))
         # Serve at once when PostgreSQL or Kafka is away (readiness says so); otherwise wait a
         # moment for both feeds, so a first client's snapshot already holds the known prices.
         await _wait_all([price_feed.ready, order_feed.listening], settings.pg_connect_timeout_s)
         yield
         stream_closer.cancel()
+        heartbeats.cancel()
         await order_feed.stop()
         await price_feed.stop()
         stop_reviewer.set()

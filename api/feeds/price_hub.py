@@ -35,8 +35,8 @@ class PriceClient:
     __slots__ = (
         "_hold_s",
         "_waiter",
+        "beat",
         "closed",
-        "floor",
         "next_due",
         "pending",
         "symbols",
@@ -47,21 +47,28 @@ class PriceClient:
         self.user_id = user_id
         # A sorted tuple: a tenth of a frozenset's memory, and the snapshot's order.
         self.symbols = tuple(sorted(set(symbols)))
+        # Only quotes newer than every one before reach a client (the hub drops the others, and
+        # the snapshot is the hub's latest), so the latest pending one is never older than sent.
         self.pending: dict[str, Quote] = {}
-        # The newest quote sent per symbol: an older or equal one is never sent after it.
-        self.floor: dict[str, Quote] = {}
         # When each symbol may be sent again (monotonic seconds): at most one per hold_s.
         self.next_due: dict[str, float] = {}
         # A bare future, made only while the sender waits: cheaper than an Event per client.
         self._waiter: asyncio.Future[None] | None = None
+        self.beat = False
         self.closed = False
         self._hold_s = hold_s
 
     def offer(self, quote: Quote) -> None:
-        """Keep ``quote`` as the symbol's pending value if it is newer than what was sent."""
-        if quote.newer_than(self.floor.get(quote.symbol)):
-            self.pending[quote.symbol] = quote
-            self._wake()
+        """Keep ``quote`` as the symbol's pending value (the hub offers only newer quotes)."""
+        self.pending[quote.symbol] = quote
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def heartbeat(self) -> None:
+        """Have the sender send a heartbeat (``next_batch`` returns an empty batch)."""
+        self.beat = True
+        self._wake()
 
     def close(self) -> None:
         """End the stream: its sender stops waiting (the client left, or the server stops)."""
@@ -73,42 +80,42 @@ class PriceClient:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def reset(self, snapshot: Iterable[Quote]) -> None:
-        """Forget pending values: ``snapshot`` is what the client is about to be sent."""
+    def reset(self) -> None:
+        """Forget pending values: the snapshot about to be sent holds them, or newer ones."""
         self.pending.clear()
-        for quote in snapshot:
-            self.floor[quote.symbol] = quote
 
     def take_due(self, now: float) -> tuple[list[Quote], float | None]:
         """The pending quotes that may go now, and when the next held one is due (or None)."""
+        pending = self.pending
+        next_due = self.next_due
         due: list[Quote] = []
         wait: float | None = None
-        for symbol, quote in list(self.pending.items()):
-            at = self.next_due.get(symbol, 0.0)
+        for symbol, quote in pending.items():
+            at = next_due.get(symbol, 0.0)
             if at <= now:
                 due.append(quote)
-                del self.pending[symbol]
-                self.floor[symbol] = quote
-                self.next_due[symbol] = now + self._hold_s
+                next_due[symbol] = now + self._hold_s
             else:
                 wait = at - now if wait is None else min(wait, at - now)
+        if wait is None:
+            pending.clear()
+        else:
+            for quote in due:
+                del pending[quote.symbol]
         return due, wait
 
-    async def next_batch(self, timeout_s: float | None = None) -> list[Quote]:
-        """Every quote that may go, once there is one; [] after ``timeout_s`` or once closed."""
+    async def next_batch(self) -> list[Quote]:
+        """Every quote that may go, once there is one; [] for a heartbeat or once closed."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.closed:
-            now = time.monotonic()
-            due, wait = self.take_due(now)
+            due, wait = self.take_due(time.monotonic())
             if due:
                 return due
-            if deadline is not None:
-                if deadline <= now:
-                    return []
-                wait = deadline - now if wait is None else min(wait, deadline - now)
-            # One timer wakes the sender for a held symbol's turn or for the heartbeat.
+            if self.beat:
+                self.beat = False
+                return []
             self._waiter = loop.create_future()
+            # Only a held symbol needs a timer: its turn comes even if nothing else moves.
             timer = None if wait is None else loop.call_later(wait, self._wake)
             try:
                 await self._waiter
@@ -129,6 +136,7 @@ class PriceHub:
         self.known: set[str] = set()
         self._by_symbol: dict[str, set[PriceClient]] = {}
         self._per_user: dict[int, int] = {}
+        self._clients: set[PriceClient] = set()
         self.published = 0
         # Set when the server stops: every stream ends, and one opened after ends at once.
         self.closing = False
@@ -162,15 +170,20 @@ class PriceHub:
         for symbol in client.symbols:
             self._by_symbol.setdefault(symbol, set()).add(client)
         self._per_user[client.user_id] = self._per_user.get(client.user_id, 0) + 1
+        self._clients.add(client)
         if self.closing:
             client.close()
 
     def close(self) -> None:
         """End every stream (the server is stopping) and any opened from now on."""
         self.closing = True
-        for clients in list(self._by_symbol.values()):
-            for client in list(clients):
-                client.close()
+        for client in list(self._clients):
+            client.close()
+
+    def heartbeat(self) -> None:
+        """Have every stream send a heartbeat."""
+        for client in self._clients:
+            client.heartbeat()
 
     def remove(self, client: PriceClient) -> None:
         """Stop offering quotes to a client (its stream ended)."""
@@ -180,6 +193,7 @@ class PriceHub:
                 clients.discard(client)
                 if not clients:
                     del self._by_symbol[symbol]
+        self._clients.discard(client)
         left = self._per_user.get(client.user_id, 0) - 1
         if left > 0:
             self._per_user[client.user_id] = left
@@ -189,3 +203,10 @@ class PriceHub:
     def client_count(self) -> int:
         """Open streams in this process."""
         return sum(self._per_user.values())
+
+
+async def send_heartbeats(hub: PriceHub, every_s: float) -> None:
+    """Every ``every_s``, a heartbeat on every stream: one timer per process, not per stream."""
+    while True:
+        await asyncio.sleep(every_s)
+        hub.heartbeat()

@@ -2,11 +2,11 @@
 
 sse-starlette's ``EventSourceResponse`` runs a task group of four tasks per stream (the stream,
 the heartbeat, a disconnect listener, a shutdown listener) and a cancel scope per send. Here
-the request's own task does the sending, with the heartbeat folded into its wait for the next
-batch, and after the headers it runs outside the request's middleware stack (api/stream_handoff.py);
-one small task per stream waits for the disconnect, and one watcher per process
-(``watch_shutdown``) ends every stream when the server stops. The headers, the encoding of
-pings, and HEAD come from sse-starlette as before.
+the request's own task sends whatever the hub wakes it for: updates, or a heartbeat (one timer
+per process, ``send_heartbeats``); after the headers it runs outside the request's middleware
+stack (api/stream_handoff.py). One small task per stream waits for the disconnect, and one
+watcher per process (``watch_shutdown``) ends every stream when the server stops. The headers,
+the heartbeat comments and HEAD come from sse-starlette as before.
 """
 
 from __future__ import annotations
@@ -47,10 +47,9 @@ class PriceStreamResponse(EventSourceResponse):
         hub: PriceHub,
         client: PriceClient,
         last_event_id: str | None,
-        heartbeat_s: float,
         release: Callable[[], None],
     ) -> None:
-        super().__init__(_NO_CONTENT, ping=heartbeat_s)
+        super().__init__(_NO_CONTENT)
         # Per stream, for 10,000 streams: the parent's send lock is never used here (one task
         # sends), and the headers, the same for every stream, are shared.
         del self._send_lock
@@ -86,7 +85,7 @@ class PriceStreamResponse(EventSourceResponse):
             chunk, event_id = sse_opening(self._hub, client, self._last_event_id)
             while not client.closed:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                batch = await client.next_batch(self.ping_interval)
+                batch = await client.next_batch()
                 if batch:
                     chunk, event_id = sse_prices(batch, event_id)
                 else:

@@ -86,9 +86,7 @@ async def stream_prices(
     hub = _hub(request)
     client = await _open_client(hub, pool, settings, principal.user_id, symbols)
     # The response releases the client however the stream ends (also if it never starts).
-    return PriceStreamResponse(
-        hub, client, last_event_id, settings.stream_heartbeat_s, _once(lambda: hub.remove(client))
-    )
+    return PriceStreamResponse(hub, client, last_event_id, _once(lambda: hub.remove(client)))
 
 
 @router.get(

@@ -28,7 +28,7 @@ def test_older_quotes_are_never_sent_after_newer_ones() -> None:
     hub.seed([q("ACME", "10", 5)])
     client = PriceClient(1, frozenset({"ACME"}), hold_s=0)
     hub.add(client)
-    client.reset(hub.snapshot(["ACME"]))
+    client.reset()
     hub.publish([q("ACME", "9", 4), q("ACME", "9.5", 5, seq=0)])
     assert client.pending == {}
     hub.publish([q("ACME", "11", 5, seq=1)])
