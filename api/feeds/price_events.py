@@ -73,11 +73,11 @@ def sse_opening(hub: PriceHub, client: PriceClient, last_event_id: str | None) -
 
 def sse_prices(batch: Sequence[Quote], last_id: int) -> tuple[bytes, int]:
     """One ``price`` event per quote, numbered after ``last_id``, and the last id used."""
-    chunk = bytearray()
+    parts = []
     for quote in batch:
         last_id += 1
-        chunk += b"id: %d\r\nevent: price\r\ndata: %s\r\n\r\n" % (last_id, quote_data(quote))
-    return bytes(chunk), last_id
+        parts.append(b"id: %d\r\nevent: price\r\ndata: %s\r\n\r\n" % (last_id, quote_data(quote)))
+    return b"".join(parts), last_id
 
 
 def quote_data(quote: Quote) -> bytes:
