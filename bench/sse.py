@@ -81,6 +81,8 @@ class SseLoad:
     # Connects per second over all client processes: holding 10,000 streams is the goal, not
     # opening them at once (each open goes through auth and validation, ~1 ms of API CPU).
     connects_per_s: int = 500
+    # The API's stream_client_batch_ms (0, the default: each stream writes as updates come).
+    client_batch_ms: int = 0
 
     def __post_init__(self) -> None:
         figures = (self.clients, self.client_procs, self.symbols, self.symbols_per_client)
@@ -322,6 +324,7 @@ def measure(settings: Settings, host: HostInfo, load: SseLoad) -> list[Row]:
                 "api_port": free_port(),
                 "stream_connections_per_user_max": load.clients + 10,
                 "stream_symbols_per_client_max": max(load.symbols, 1),
+                "stream_client_batch_ms": load.client_batch_ms,
             }
         )
         token = issue_access_token(served, _create_user(dsn), two_factor=False)
@@ -451,6 +454,7 @@ def _rows(
         "seconds": load.seconds,
         "conflation_ms": served.conflation_ms,
         "client_interval_ms": served.stream_client_interval_ms,
+        "client_batch_ms": served.stream_client_batch_ms,
         "rlimit_nofile": nofile,
     }
     ceiling = Result.now(

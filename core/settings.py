@@ -286,6 +286,9 @@ class Settings(BaseSettings):
     # Issue #6 (SSE load goals): the API's listen backlog. 10,000 streams connecting at once
     # overflow uvicorn's default of 2048; the kernel caps it at net.core.somaxconn.
     api_backlog: int = Field(default=8_192, ge=64, le=65_535)
+    # A price stream's writes at least this far apart (0: as updates come): fewer, larger writes
+    # per client, each update late by at most this much.
+    stream_client_batch_ms: int = Field(default=0, ge=0, le=1_000)
 
     @property
     def kafka_bootstrap(self) -> str:

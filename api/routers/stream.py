@@ -58,7 +58,12 @@ async def _open_client(
 ) -> PriceClient:
     """Check the request against the limits, then register a client with the hub."""
     wanted = await check_stream_request(pool, settings, hub, symbols, hub.connections(user_id))
-    client = PriceClient(user_id, wanted, settings.stream_client_interval_ms / 1000)
+    client = PriceClient(
+        user_id,
+        wanted,
+        settings.stream_client_interval_ms / 1000,
+        settings.stream_client_batch_ms / 1000,
+    )
     hub.add(client)
     return client
 

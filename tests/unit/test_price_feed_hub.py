@@ -71,6 +71,22 @@ def test_next_batch_wakes_when_a_quote_arrives() -> None:
     assert asyncio.run(scenario()) == [q("ACME", "3", 3)]
 
 
+def test_a_client_with_a_batch_gap_sends_what_came_meanwhile_in_one_batch() -> None:
+    async def scenario() -> tuple[list[Quote], list[Quote]]:
+        client = PriceClient(1, ("ACME", "ALPHA"), hold_s=0, gap_s=0.2)
+        client.offer(q("ACME", "1", 1))
+        first = await client.next_batch()
+        waiting = asyncio.create_task(client.next_batch())
+        client.offer(q("ACME", "2", 2))
+        await asyncio.sleep(0.05)
+        client.offer(q("ALPHA", "3", 3))
+        return first, await asyncio.wait_for(waiting, 5)
+
+    first, second = asyncio.run(scenario())
+    assert first == [q("ACME", "1", 1)]
+    assert second == [q("ACME", "2", 2), q("ALPHA", "3", 3)]
+
+
 def test_wire_formats_are_exact() -> None:
     assert iso_of_ns(1_790_000_000_123_456_789) == "2026-09-21T14:13:20.123456Z"
     assert price_e4(Decimal("1511.8050")) == 15_118_050
