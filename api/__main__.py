@@ -16,6 +16,7 @@ def main() -> None:
         host=settings.api_host,
         port=settings.api_port,
         access_log=settings.api_access_log,
+        backlog=settings.api_backlog,
     )
 
 

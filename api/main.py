@@ -16,10 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from api import errors, metrics
 from api.feeds.order_feed import OrderFeed
 from api.feeds.price_feed import PriceFeed
-from api.feeds.price_hub import PriceHub
+from api.feeds.price_hub import PriceHub, send_heartbeats
+from api.feeds.price_stream import watch_shutdown
 from api.routers import api_keys, auth, funds, kyc, market, orders, portfolio, stream
 from api.security.ratelimit import close_rate_limiter, make_rate_limiter
 from api.services.kyc_review import run_reviewer
+from api.stream_handoff import StreamHandoff
 from core.db import AsyncPool, make_async_pool
 from core.settings import Settings, get_settings
 
@@ -47,10 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         price_feed = PriceFeed(settings, price_hub)
         price_feed.start(pool)
         order_feed.start()
+        # One watcher per process ends every price stream when the server stops.
+        stream_closer = asyncio.create_task(watch_shutdown(price_hub))
+        heartbeats = asyncio.create_task(send_heartbeats(price_hub, settings.stream_heartbeat_s))
         # Serve at once when PostgreSQL or Kafka is away (readiness says so); otherwise wait a
         # moment for both feeds, so a first client's snapshot already holds the known prices.
         await _wait_all([price_feed.ready, order_feed.listening], settings.pg_connect_timeout_s)
         yield
+        stream_closer.cancel()
+        heartbeats.cancel()
         await order_feed.stop()
         await price_feed.stop()
         stop_reviewer.set()
@@ -69,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = rate_limiter = make_rate_limiter(settings)
     errors.install(app)
     metrics.install(app)
+    # Added last, so outside the metrics: a handed-off stream runs after the request is counted.
+    app.add_middleware(StreamHandoff)
     for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream):
         app.include_router(module.router, responses=errors.AUTH_RESPONSES)
 

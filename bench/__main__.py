@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sse-seconds", type=float, default=30.0, metavar="S")
     parser.add_argument("--sse-warmup-seconds", type=float, default=10.0, metavar="S")
     parser.add_argument("--sse-ticks-per-s", type=int, default=1_000, metavar="N")
+    parser.add_argument("--sse-connects-per-s", type=int, default=500, metavar="N")
+    parser.add_argument("--sse-client-batch-ms", type=int, default=0, metavar="MS")
     parser.add_argument("--candles-queries", type=int, default=2_000, metavar="N")
     parser.add_argument("--candles-days", type=int, default=365, metavar="D")
     parser.add_argument(
@@ -263,6 +265,8 @@ def _client_feeds(settings: Settings, args: argparse.Namespace, *, write_docs: b
             ticks_per_s=args.sse_ticks_per_s,
             seconds=args.sse_seconds,
             warmup_s=args.sse_warmup_seconds,
+            connects_per_s=args.sse_connects_per_s,
+            client_batch_ms=args.sse_client_batch_ms,
         )
         rows = sse.measure(settings, host, load)
         _record(rows, "sse", write_docs=write_docs)

@@ -78,9 +78,15 @@ class SseLoad:
     ticks_per_s: int = 1_000
     seconds: float = 30.0
     warmup_s: float = 10.0
+    # Connects per second over all client processes: holding 10,000 streams is the goal, not
+    # opening them at once (each open goes through auth and validation, ~1 ms of API CPU).
+    connects_per_s: int = 500
+    # The API's stream_client_batch_ms (0, the default: each stream writes as updates come).
+    client_batch_ms: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.clients, self.client_procs, self.symbols, self.symbols_per_client) < 1:
+        figures = (self.clients, self.client_procs, self.symbols, self.symbols_per_client)
+        if min(*figures, self.connects_per_s) < 1:
             raise ValueError(f"every SSE load figure must be positive: {self}")
 
 
@@ -273,7 +279,7 @@ def _start_clients(
             break
         err = (workdir / f"sse-client-{index}.log").open("w")
         argv = [url, token, str(count), ",".join(symbols), str(load.symbols_per_client)]
-        argv.append(str(index * per_proc))
+        argv += [str(index * per_proc), str(load.connects_per_s / load.client_procs)]
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.sse_client", *argv],
             cwd=PROJECT_ROOT,
@@ -318,6 +324,7 @@ def measure(settings: Settings, host: HostInfo, load: SseLoad) -> list[Row]:
                 "api_port": free_port(),
                 "stream_connections_per_user_max": load.clients + 10,
                 "stream_symbols_per_client_max": max(load.symbols, 1),
+                "stream_client_batch_ms": load.client_batch_ms,
             }
         )
         token = issue_access_token(served, _create_user(dsn), two_factor=False)
@@ -440,12 +447,14 @@ def _rows(
     conditions = {
         "clients": load.clients,
         "client_procs": load.client_procs,
+        "connects_per_s": load.connects_per_s,
         "symbols": load.symbols,
         "symbols_per_client": load.symbols_per_client,
         "ticks_per_s": load.ticks_per_s,
         "seconds": load.seconds,
         "conflation_ms": served.conflation_ms,
         "client_interval_ms": served.stream_client_interval_ms,
+        "client_batch_ms": served.stream_client_batch_ms,
         "rlimit_nofile": nofile,
     }
     ceiling = Result.now(

@@ -1,7 +1,8 @@
 """A lean SSE load client for bench/sse.py: many raw asyncio sockets in one process.
 
-``python -m bench.sse_client URL TOKEN COUNT SYMBOLS PER_CLIENT OFFSET`` opens COUNT price
-streams (client i asks for PER_CLIENT of the comma-separated SYMBOLS, starting at OFFSET + i),
+``python -m bench.sse_client URL TOKEN COUNT SYMBOLS PER_CLIENT OFFSET RATE`` opens COUNT price
+streams at RATE per second (client i asks for PER_CLIENT of the comma-separated SYMBOLS,
+starting at OFFSET + i),
 prints ``ready <connected> <failed>`` once all are open, records the delay from each price's
 exchange time (set to the wall clock when the tick was produced) to its arrival, and on a
 ``stop`` line on stdin prints one JSON line of results and exits.
@@ -18,9 +19,9 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
-# Connections opened per pause: a burst overflows the API's accept queue (the kernel's listen
-# backlog), and the streams it drops are reset later, which would count as held when they are not.
-CONNECT_BATCH = 100
+# Connections are opened in small batches at the given rate: a burst faster than the API accepts
+# overflows its accept queue (the kernel's listen backlog), and the dropped SYNs are retried
+# with exponential backoff, so some streams would wait for a minute before they are answered.
 CONNECT_PAUSE_S = 0.1
 READY_TIMEOUT_S = 60.0
 READ_BYTES = 65_536
@@ -97,7 +98,8 @@ async def stream(host: str, port: int, path: str, token: str, stats: Stats) -> N
 
 
 async def main(argv: list[str]) -> None:
-    url, token, count, symbols_text, per_client, offset = argv
+    url, token, count, symbols_text, per_client, offset, rate = argv
+    batch = max(1, round(float(rate) * CONNECT_PAUSE_S))
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     symbols = symbols_text.split(",")
@@ -109,9 +111,10 @@ async def main(argv: list[str]) -> None:
         mine = [symbols[(first + j) % len(symbols)] for j in range(int(per_client))]
         path = f"/v1/stream/prices?symbols={','.join(dict.fromkeys(mine))}"
         tasks.append(asyncio.create_task(stream(host, port, path, token, stats)))
-        if len(tasks) % CONNECT_BATCH == 0:
+        if len(tasks) % batch == 0:
             await asyncio.sleep(CONNECT_PAUSE_S)
-    # Ready when every stream has answered 200 or failed: connected means the API took it.
+    # Ready when every stream has answered 200 or failed (or READY_TIMEOUT_S after the last
+    # connect): connected means the API took it.
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         failed = sum(1 for t in tasks if t.done() and t.exception() is not None)

@@ -291,6 +291,13 @@ class Settings(BaseSettings):
     # (a JWT decode is a noticeable share of an order's CPU); at the maximum the cache is emptied.
     access_token_cache_max: int = Field(default=100_000, ge=0)
 
+    # Issue #6 (SSE load goals): the API's listen backlog. 10,000 streams connecting at once
+    # overflow uvicorn's default of 2048; the kernel caps it at net.core.somaxconn.
+    api_backlog: int = Field(default=8_192, ge=64, le=65_535)
+    # A price stream's writes at least this far apart (0: as updates come): fewer, larger writes
+    # per client, each update late by at most this much.
+    stream_client_batch_ms: int = Field(default=0, ge=0, le=1_000)
+
     @property
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers string for Kafka clients."""

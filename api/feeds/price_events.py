@@ -6,7 +6,6 @@ of the latest price of every symbol asked for; then updates, each with the next 
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,8 +18,9 @@ from api.feeds.proto import prices_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _E4 = Decimal(10_000)
-# A few updates of every symbol: each update is formatted once, then sent to many clients.
-QUOTE_CACHE_SIZE = 4_096
+# The JSON of the newest quote formatted per symbol: what clients are sent is nearly always the
+# hub's latest quote, so it is formatted once for all of them (found by identity, not hashing).
+_LATEST_DATA: dict[str, tuple[Quote, bytes]] = {}
 
 
 def iso_of_ns(ts_ns: int) -> str:
@@ -55,31 +55,39 @@ def first_id(last_event_id: str | None) -> int:
     return 1
 
 
-async def sse_price_events(
-    hub: PriceHub, client: PriceClient, last_event_id: str | None
-) -> AsyncIterator[bytes]:
-    """The SSE byte chunks of one price stream; the client must already be added to the hub."""
+def sse_opening(hub: PriceHub, client: PriceClient, last_event_id: str | None) -> tuple[bytes, int]:
+    """A stream's first chunk (a ``resync`` when resumed, then the snapshot) and its last id.
+
+    The client must already be added to the hub, so no update falls between the two.
+    """
     event_id = first_id(last_event_id)
     head = b""
     if last_event_id is not None:
         head = sse_event("resync", event_id, {"reason": resync_reason(last_event_id)})
         event_id += 1
-    snapshot = hub.snapshot(sorted(client.symbols))
-    client.reset(snapshot)
-    yield head + sse_event("snapshot", event_id, {"prices": [quote_json(q) for q in snapshot]})
-    while True:
-        batch = await client.next_batch()
-        chunk = bytearray()
-        for quote in batch:
-            event_id += 1
-            chunk += b"id: %d\r\nevent: price\r\ndata: %s\r\n\r\n" % (event_id, quote_data(quote))
-        yield bytes(chunk)
+    snapshot = hub.snapshot(client.symbols)
+    client.reset()
+    head += sse_event("snapshot", event_id, {"prices": [quote_json(q) for q in snapshot]})
+    return head, event_id
 
 
-@functools.lru_cache(maxsize=QUOTE_CACHE_SIZE)
+def sse_prices(batch: Sequence[Quote], last_id: int) -> tuple[bytes, int]:
+    """One ``price`` event per quote, numbered after ``last_id``, and the last id used."""
+    parts = []
+    for quote in batch:
+        last_id += 1
+        parts.append(b"id: %d\r\nevent: price\r\ndata: %s\r\n\r\n" % (last_id, quote_data(quote)))
+    return b"".join(parts), last_id
+
+
 def quote_data(quote: Quote) -> bytes:
     """A quote's JSON, made once for all the clients it goes to (the same bytes as sse_event's)."""
-    return json.dumps(quote_json(quote), separators=(",", ":")).encode()
+    cached = _LATEST_DATA.get(quote.symbol)
+    if cached is not None and cached[0] is quote:
+        return cached[1]
+    data = json.dumps(quote_json(quote), separators=(",", ":")).encode()
+    _LATEST_DATA[quote.symbol] = (quote, data)
+    return data
 
 
 def price_e4(price: Decimal) -> int:
@@ -105,10 +113,11 @@ async def protobuf_price_frames(
     if last_event_id is not None:
         yield frame(prices_pb2.Frame.RESYNC, event_id, (), resync_reason(last_event_id))
         event_id += 1
-    snapshot = hub.snapshot(sorted(client.symbols))
-    client.reset(snapshot)
+    snapshot = hub.snapshot(client.symbols)
+    client.reset()
     yield frame(prices_pb2.Frame.SNAPSHOT, event_id, snapshot)
-    while True:
+    while not client.closed:
         batch = await client.next_batch()
-        event_id += 1
-        yield frame(prices_pb2.Frame.PRICES, event_id, batch)
+        if batch:  # an empty batch is the SSE heartbeat; WebSocket pings are the server's
+            event_id += 1
+            yield frame(prices_pb2.Frame.PRICES, event_id, batch)

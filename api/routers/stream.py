@@ -17,8 +17,9 @@ from starlette.websockets import WebSocketDisconnect
 from api.deps import CurrentPrincipal, PoolDep, SettingsDep
 from api.exceptions import DomainError
 from api.feeds.order_feed import OrderFeed, Resync
-from api.feeds.price_events import protobuf_price_frames, sse_price_events
+from api.feeds.price_events import protobuf_price_frames
 from api.feeds.price_hub import PriceClient, PriceHub
+from api.feeds.price_stream import PriceStreamResponse
 from api.security.tokens import read_access_token
 from api.services.market import check_stream_request
 from core.db import AsyncPool
@@ -57,7 +58,12 @@ async def _open_client(
 ) -> PriceClient:
     """Check the request against the limits, then register a client with the hub."""
     wanted = await check_stream_request(pool, settings, hub, symbols, hub.connections(user_id))
-    client = PriceClient(user_id, wanted, settings.stream_client_interval_ms / 1000)
+    client = PriceClient(
+        user_id,
+        wanted,
+        settings.stream_client_interval_ms / 1000,
+        settings.stream_client_batch_ms / 1000,
+    )
     hub.add(client)
     return client
 
@@ -75,7 +81,7 @@ async def stream_prices(
     pool: PoolDep,
     symbols: SymbolsQuery,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
-) -> EventSourceResponse:
+) -> PriceStreamResponse:
     """A snapshot of the latest price per symbol (``snapshot``), then ``price`` updates.
 
     At most one update per symbol per ``stream_client_interval_ms``; a slow reader gets the
@@ -84,20 +90,8 @@ async def stream_prices(
     """
     hub = _hub(request)
     client = await _open_client(hub, pool, settings, principal.user_id, symbols)
-    release = _once(lambda: hub.remove(client))
-
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in sse_price_events(hub, client, last_event_id):
-                yield chunk
-        finally:
-            release()
-
-    # The background task also releases a stream whose generator never started (a client gone
-    # before the first byte): the generator's finally would not run then.
-    return EventSourceResponse(
-        events(), ping=settings.stream_heartbeat_s, background=BackgroundTask(release)
-    )
+    # The response releases the client however the stream ends (also if it never starts).
+    return PriceStreamResponse(hub, client, last_event_id, _once(lambda: hub.remove(client)))
 
 
 @router.get(

@@ -28,7 +28,7 @@ def test_older_quotes_are_never_sent_after_newer_ones() -> None:
     hub.seed([q("ACME", "10", 5)])
     client = PriceClient(1, frozenset({"ACME"}), hold_s=0)
     hub.add(client)
-    client.reset(hub.snapshot(["ACME"]))
+    client.reset()
     hub.publish([q("ACME", "9", 4), q("ACME", "9.5", 5, seq=0)])
     assert client.pending == {}
     hub.publish([q("ACME", "11", 5, seq=1)])
@@ -69,6 +69,22 @@ def test_next_batch_wakes_when_a_quote_arrives() -> None:
         return await asyncio.wait_for(waiting, 5)
 
     assert asyncio.run(scenario()) == [q("ACME", "3", 3)]
+
+
+def test_a_client_with_a_batch_gap_sends_what_came_meanwhile_in_one_batch() -> None:
+    async def scenario() -> tuple[list[Quote], list[Quote]]:
+        client = PriceClient(1, ("ACME", "ALPHA"), hold_s=0, gap_s=0.2)
+        client.offer(q("ACME", "1", 1))
+        first = await client.next_batch()
+        waiting = asyncio.create_task(client.next_batch())
+        client.offer(q("ACME", "2", 2))
+        await asyncio.sleep(0.05)
+        client.offer(q("ALPHA", "3", 3))
+        return first, await asyncio.wait_for(waiting, 5)
+
+    first, second = asyncio.run(scenario())
+    assert first == [q("ACME", "1", 1)]
+    assert second == [q("ACME", "2", 2), q("ALPHA", "3", 3)]
 
 
 def test_wire_formats_are_exact() -> None:

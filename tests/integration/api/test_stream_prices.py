@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -107,7 +108,7 @@ async def test_a_symbol_gets_at_most_one_update_per_interval_and_the_last_one_ar
     span_s = received[-1][0] - sent_at
     # n updates at least INTERVAL_MS apart need (n - 1) intervals; one more for clock slack.
     assert len(received) <= span_s * 1000 / INTERVAL_MS + 2, (len(received), span_s)
-    prices = [float(p) for _, p in received]
+    prices = [Decimal(p) for _, p in received]
     assert prices == sorted(prices)  # only ever newer
     sse.close()
 
@@ -152,3 +153,22 @@ async def test_limits_and_unknown_symbols_are_refused_with_a_reason(
         sse.close()
     other = await make_user()
     assert (await open_prices(stream_url, other.token, "ACME")).status == 200
+
+
+async def test_a_closed_stream_frees_its_place_for_the_same_user(
+    stream_url: str, make_user: MakeUser
+) -> None:
+    made = await make_user()
+    streams = [await open_prices(stream_url, made.token, "ACME") for _ in range(2)]
+    for sse in streams:
+        assert (await sse.next_event()).event == "snapshot"
+        sse.close()
+    # The server notices each disconnect by itself (nothing is sent to these clients).
+    again = await open_prices(stream_url, made.token, "ACME")
+    for _ in range(100):
+        if again.status == 200:
+            break
+        await asyncio.sleep(0.1)
+        again = await open_prices(stream_url, made.token, "ACME")
+    assert again.status == 200, again.body
+    again.close()
