@@ -24,8 +24,9 @@ _SYMBOL_RE = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,15}")
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The tick firehose repeats a few thousand symbols and prices: each distinct decimal string,
 # symbol and price is checked once, not once per message (checks were a third of decoding a
-# tick). Only valid values are cached; a bad one is checked, and refused, every time.
-DECIMAL_CACHE_SIZE = 16_384
+# tick). Only valid values are cached; a bad one is checked, and refused, every time. The
+# caches are bounded (LRU: a random walk revisits recent prices), ~2 MB at most in a process.
+DECIMAL_CACHE_SIZE = 4_096
 SYMBOL_CACHE_SIZE = 65_536
 _valid_symbols: set[str] = set()
 
