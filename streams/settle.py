@@ -8,11 +8,13 @@ replays at most the batches in flight, and replaying them changes nothing.
 
 A batch is split into ``settle_concurrency`` lanes by user (one query finds the users of the
 batch's orders), so two lanes never wait on each other's wallet and holding rows. A lane is
-settled in ONE database transaction (one commit, not one per fill): its reports one after
-another, each order's in offset order (Kafka keys reports by order id, so they share a
+settled in ONE database transaction with a handful of round trips, whatever its size
+(streams/settlement_batch.py: lock, apply in memory, one ``settle_apply`` call): its reports one
+after another, each order's in offset order (Kafka keys reports by order id, so they share a
 partition). If any report of a lane cannot be settled (unknown order, contradiction), the lane's
-transaction rolls back and its reports are settled one transaction each, so only the bad report
-goes to the DLQ. All or nothing per transaction, idempotent per report: still exactly once.
+transaction rolls back and its reports are settled one transaction each (streams/settlement.py),
+so only the bad report goes to the DLQ. All or nothing per transaction, idempotent per report:
+still exactly once.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from streams.batch_consumer import BatchConsumer, Records, run_or_crash
 from streams.db_retry import open_pool, retry_transient
 from streams.dlq import send_to_dlq
 from streams.metrics import add_lag_source, dead_lettered, observe
-from streams.settlement import Outcome, apply_report, settle_report
+from streams.settlement import Outcome, settle_report
+from streams.settlement_batch import settle_reports
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,7 @@ async def _order_users(pool: AsyncPool, order_ids: list[str]) -> dict[str, int]:
 async def _settle_lane(pool: AsyncPool, items: list[Item]) -> None:
     async def together() -> None:
         async with pool.connection() as conn, conn.transaction():
-            for _, report in items:
-                await apply_report(conn, report, settings)
+            await settle_reports(conn, [report for _, report in items], settings)
 
     try:
         await retry_transient(
