@@ -15,7 +15,6 @@ settles those reports one by one with streams/settlement.py, which finds the cul
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from psycopg.rows import dict_row
 
 from core import ledger
@@ -105,7 +105,7 @@ class _Holding:
 class _Batch:
     """What the batch locked and read, as the reports change it, and the rows to write."""
 
-    orders: dict[uuid.UUID, OrderState]
+    orders: dict[str, OrderState]  # by order id as the reports spell it
     wallets: dict[int, _Wallet]
     holdings: dict[tuple[int, str], _Holding]
     journaled: set[str]  # exec ids with a journal transaction
@@ -114,7 +114,7 @@ class _Batch:
     entries: list[dict[str, Any]] = field(default_factory=list)
     executions: list[dict[str, Any]] = field(default_factory=list)
     order_steps: list[dict[str, Any]] = field(default_factory=list)
-    steps: dict[uuid.UUID, int] = field(default_factory=lambda: defaultdict(int))
+    steps: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 async def settle_reports(
@@ -126,15 +126,17 @@ async def settle_reports(
     """
     batch = await _lock(conn, reports)
     outcomes = [_apply(batch, report, settings) for report in reports]
-    await conn.execute(_APPLY, (json.dumps(_document(batch, settings)),))
+    # msgspec writes Decimal and UUID as JSON strings: exact, and cast back in settle_apply.
+    document = msgspec.json.encode(_document(batch, settings)).decode()
+    await conn.execute(_APPLY, (document,))
     return outcomes
 
 
 async def _lock(conn: AsyncConn, reports: Sequence[ExecutionReport]) -> _Batch:
-    order_ids = sorted({uuid.UUID(r.order_id) for r in reports})
+    order_ids = sorted({uuid.UUID(o) for o in {r.order_id for r in reports}})
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(_LOCK_ORDERS, (order_ids,))
-        orders = {row["id"]: order_from_row(row) for row in await cursor.fetchall()}
+        orders = {str(row["id"]): order_from_row(row) for row in await cursor.fetchall()}
     users = sorted({o.user_id for o in orders.values()})
     cursor = await conn.execute(_LOCK_WALLETS, (users,))
     wallets = {
@@ -159,34 +161,48 @@ async def _lock(conn: AsyncConn, reports: Sequence[ExecutionReport]) -> _Batch:
 
 def _apply(batch: _Batch, report: ExecutionReport, settings: Settings) -> Outcome:
     """streams/settlement.apply_report, on the batch's state in memory."""
-    order_id = uuid.UUID(report.order_id)
+    order_id = report.order_id
+    if order_id not in batch.orders:  # spelled another way than PostgreSQL spells a uuid?
+        order_id = str(uuid.UUID(order_id))
     before = batch.orders.get(order_id)
     if before is None:
         raise unknown_order(report)
     check_matches(before, report)
-    after = before
+    cum_qty, filled_notional, reserved = (
+        before.cum_qty,
+        before.filled_notional,
+        before.reserved_amount,
+    )
     if report.exec_type in FILL_EXEC_TYPES:
         filled = _fill(batch, before, report, settings)
         if filled is None:
             return Outcome.DUPLICATE
-        after = filled
+        cum_qty, filled_notional, reserved = filled
     decision = decide_status(
         OrderProgress(
-            after.status,
-            after.quantity,
-            after.cum_qty,
-            after.final_pending,
-            after.final_cum_qty_pending,
+            before.status,
+            before.quantity,
+            cum_qty,
+            before.final_pending,
+            before.final_cum_qty_pending,
         ),
         report.order_status,
         report.cum_qty,
     )
-    after = replace(
-        after,
-        status=decision.status,
-        final_pending=decision.final_pending,
-        final_cum_qty_pending=decision.final_cum_qty_pending,
-        reject_reason=reject_reason(after, report),
+    # One constructor call, not dataclasses.replace twice: this runs for every report.
+    after = OrderState(
+        before.id,
+        before.user_id,
+        before.symbol,
+        before.side,
+        before.quantity,
+        decision.status,
+        cum_qty,
+        filled_notional,
+        reserved,
+        decision.final_pending,
+        decision.final_cum_qty_pending,
+        reject_reason(before, report),
     )
     if decision.finalize:
         after = _release(batch, after, settings)
@@ -200,8 +216,11 @@ def _apply(batch: _Batch, report: ExecutionReport, settings: Settings) -> Outcom
 
 def _fill(
     batch: _Batch, order: OrderState, report: ExecutionReport, settings: Settings
-) -> OrderState | None:
-    """Post the fill, record the execution, move the holding; None if settled before."""
+) -> tuple[int, Decimal, Decimal] | None:
+    """Post the fill, record the execution, move the holding; None if settled before.
+
+    Returns the order's cum_qty, filled notional and reserve after the fill.
+    """
     if report.exec_id in batch.journaled:
         return None
     qty, px = report.last_qty, report.last_px
@@ -232,14 +251,14 @@ def _fill(
     batch.executions.append(
         {
             "exec_id": report.exec_id,
-            "order_id": str(order.id),
+            "order_id": order.id,
             "symbol": order.symbol,
             "side": order.side.value,
             "last_qty": qty,
-            "last_px": str(px),
-            "fee": str(fee),
-            "executed_at": timestamp(report.ts_transact_ns).isoformat(),
-            "journal_txn_id": str(txn_id),
+            "last_px": px,
+            "fee": fee,
+            "executed_at": timestamp(report.ts_transact_ns),
+            "journal_txn_id": txn_id,
         }
     )
     if order.side is Side.BUY:
@@ -249,12 +268,8 @@ def _fill(
     cum_qty = order.cum_qty + qty
     if cum_qty > order.quantity:
         raise SettlementError(f"fill {report.exec_id} takes order {order.id} past its quantity")
-    return replace(
-        order,
-        cum_qty=cum_qty,
-        filled_notional=order.filled_notional + cost,
-        reserved_amount=reserve_left if working else order.reserved_amount,
-    )
+    reserved = reserve_left if working else order.reserved_amount
+    return cum_qty, order.filled_notional + cost, reserved
 
 
 def _post(
@@ -272,10 +287,10 @@ def _post(
     txn_id = uuid.uuid4()
     batch.txns.append(
         {
-            "id": str(txn_id),
+            "id": txn_id,
             "kind": kind.value,
             "reference": reference,
-            "order_id": str(order_id),
+            "order_id": order_id,
             "exec_id": exec_id,
             "external_ref": external_ref,
         }
@@ -284,10 +299,10 @@ def _post(
     for e in entries:
         batch.entries.append(
             {
-                "txn_id": str(txn_id),
+                "txn_id": txn_id,
                 "user_id": e.user_id,
                 "kind": e.kind.value,
-                "amount": str(e.amount),
+                "amount": e.amount,
             }
         )
         if e.user_id is not None:
@@ -368,14 +383,12 @@ def _release(batch: _Batch, order: OrderState, settings: Settings) -> OrderState
 def _order_step(order: OrderState, step: int) -> dict[str, Any]:
     return {
         "step": step,
-        "id": str(order.id),
+        "id": order.id,
         "status": order.status.value,
         "cum_qty": order.cum_qty,
-        "filled_notional": str(order.filled_notional),
-        "avg_px": str(average_price(order.filled_notional, order.cum_qty))
-        if order.cum_qty
-        else None,
-        "reserved_amount": str(order.reserved_amount),
+        "filled_notional": order.filled_notional,
+        "avg_px": average_price(order.filled_notional, order.cum_qty) if order.cum_qty else None,
+        "reserved_amount": order.reserved_amount,
         "final_status_pending": order.final_pending.value if order.final_pending else None,
         "final_cum_qty_pending": order.final_cum_qty_pending,
         "reject_reason": order.reject_reason,
@@ -391,8 +404,8 @@ def _document(batch: _Batch, settings: Settings) -> dict[str, Any]:
         "wallets": [
             {
                 "user_id": uid,
-                "available": str(w.delta_available),
-                "locked": str(w.delta_locked),
+                "available": w.delta_available,
+                "locked": w.delta_locked,
             }
             for uid, w in sorted(batch.wallets.items())
             if w.delta_available or w.delta_locked
@@ -404,8 +417,8 @@ def _document(batch: _Batch, settings: Settings) -> dict[str, Any]:
                 "symbol": symbol,
                 "quantity": h.quantity,
                 "locked_quantity": h.locked,
-                "avg_buy_price": str(h.avg),
-                "realized_pnl": str(h.pnl),
+                "avg_buy_price": h.avg,
+                "realized_pnl": h.pnl,
             }
             for (uid, symbol), h in sorted(batch.holdings.items())
             if h.changed

@@ -63,9 +63,7 @@ async def place_both(
 def for_twin(reports: list[ExecutionReport], one: Twin, other: Twin) -> list[ExecutionReport]:
     """The same reports for the other twin's orders (exec ids mapped one to one)."""
     orders = dict(zip(map(str, one.orders), map(str, other.orders), strict=True))
-    return [
-        replace(r, order_id=orders[r.order_id], exec_id=f"{r.exec_id}-twin") for r in reports
-    ]
+    return [replace(r, order_id=orders[r.order_id], exec_id=f"{r.exec_id}-twin") for r in reports]
 
 
 async def settle_both(
