@@ -7,6 +7,7 @@ the other's in one batch; balances, holdings, orders and journals must come out 
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from decimal import Decimal
@@ -230,3 +231,26 @@ async def test_a_batch_that_would_overdraw_a_wallet_is_refused_whole(
         assert (await order_row(conn, oid))["status"] == OrderStatus.SENT.value
         with pytest.raises(psycopg.errors.CheckViolation):
             await settle_report(conn, ex.reports[-1], settings)
+
+
+async def test_the_order_feed_hears_every_change_of_a_batch_in_order(
+    db_dsn: str, settings: Settings
+) -> None:
+    async with (
+        await psycopg.AsyncConnection.connect(db_dsn) as conn,
+        await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as listener,
+    ):
+        uid = await setup_user(conn, "10000")
+        oid = await place_order(conn, settings, uid, Side.BUY, "ACME", 100, "50.00")
+        ex = Exchange(oid, "ACME", Side.BUY, 100)
+        script = [ex.ack(), ex.fill(30, "49.95"), ex.fill(20, "50.00"), ex.ack(), ex.cancel()]
+        await listener.execute("LISTEN orders_changed")
+        async with conn.transaction():
+            await settle_reports(conn, script, settings)
+        heard = [json.loads(n.payload) async for n in listener.notifies(timeout=5.0, stop_after=4)]
+        assert [(h["status"], h["cum_qty"]) for h in heard] == [
+            ("ACCEPTED", 0),
+            ("PARTIALLY_FILLED", 30),
+            ("PARTIALLY_FILLED", 50),
+            ("CANCELED", 50),
+        ]
