@@ -122,7 +122,8 @@ async def settle_reports(
 ) -> list[Outcome]:
     """Apply the reports in order inside the caller's transaction; one outcome per report.
 
-    Raises SettlementError or BatchRefused (nothing is written then; the caller rolls back).
+    Raises SettlementError, BatchRefused or a database error; the caller's transaction then
+    rolls back, and nothing of the batch is written.
     """
     batch = await _lock(conn, reports)
     outcomes = [_apply(batch, report, settings) for report in reports]
