@@ -7,6 +7,7 @@ the other's in one batch; balances, holdings, orders and journals must come out 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
@@ -254,3 +255,45 @@ async def test_the_order_feed_hears_every_change_of_a_batch_in_order(
             ("PARTIALLY_FILLED", 50),
             ("CANCELED", 50),
         ]
+
+
+async def test_a_batch_locks_its_orders_in_id_order_whatever_its_report_order(
+    db_dsn: str, settings: Settings
+) -> None:
+    async with (
+        await psycopg.AsyncConnection.connect(db_dsn) as conn,
+        await psycopg.AsyncConnection.connect(db_dsn) as other,
+    ):
+        uid = await setup_user(conn, "10000")
+        low, high = sorted(
+            [await place_order(conn, settings, uid, Side.BUY, "ACME", 10, "50.00") for _ in "ab"]
+        )
+        reports = [
+            Exchange(high, "ACME", Side.BUY, 10).fill(10, "50.00"),
+            Exchange(low, "ACME", Side.BUY, 10).fill(10, "50.00"),
+        ]
+        await other.execute("SELECT 1 FROM orders WHERE id = %s FOR UPDATE", (low,))
+
+        async def settle() -> list[Outcome]:
+            async with conn.transaction():
+                return await settle_reports(conn, reports, settings)
+
+        batch = asyncio.create_task(settle())
+        await _until_waiting_on_a_lock(other, conn.info.backend_pid)
+        # The batch waits for the lower id before it takes the higher one, so another
+        # transaction taking the same two rows in the same order never meets it in a deadlock.
+        await other.execute("SELECT 1 FROM orders WHERE id = %s FOR UPDATE NOWAIT", (high,))
+        await other.rollback()
+        assert await batch == [Outcome.SETTLED, Outcome.SETTLED]
+
+
+async def _until_waiting_on_a_lock(conn: AConn, pid: int) -> None:
+    for _ in range(100):
+        cursor = await conn.execute(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+        )
+        row = await cursor.fetchone()
+        if row is not None and row[0] == "Lock":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"backend {pid} never waited on a lock")
