@@ -99,6 +99,7 @@ class _Holding:
     avg: Decimal
     pnl: Decimal
     changed: bool = False
+    new: bool = False  # not in the database yet
 
 
 @dataclass(slots=True)
@@ -326,7 +327,7 @@ def _buy_holding(batch: _Batch, order: OrderState, qty: int, px: Decimal) -> Non
     key = (order.user_id, order.symbol)
     held = batch.holdings.get(key)
     if held is None:
-        batch.holdings[key] = _Holding(qty, 0, px, Decimal(0), changed=True)
+        batch.holdings[key] = _Holding(qty, 0, px, Decimal(0), changed=True, new=True)
         return
     held.avg = new_avg_buy_price(held.quantity, held.avg, qty, px)
     held.quantity += qty
@@ -420,6 +421,7 @@ def _document(batch: _Batch, settings: Settings) -> dict[str, Any]:
                 "locked_quantity": h.locked,
                 "avg_buy_price": h.avg,
                 "realized_pnl": h.pnl,
+                "new": h.new,
             }
             for (uid, symbol), h in sorted(batch.holdings.items())
             if h.changed

@@ -80,7 +80,7 @@ SELECT settle_apply(jsonb_build_object(
             'avg_buy_price', CAST(round((h.avg_buy_price * h.quantity
                 + CAST(:px AS numeric) * u.n * CAST(:qty AS bigint))
                 / (h.quantity + u.n * CAST(:qty AS bigint)), 4) AS text),
-            'realized_pnl', CAST(h.realized_pnl AS text)) ORDER BY u.user_id)
+            'realized_pnl', CAST(h.realized_pnl AS text), 'new', false) ORDER BY u.user_id)
         FROM u JOIN holdings h ON h.user_id = u.user_id AND h.symbol = u.symbol),
     'orders', (SELECT jsonb_agg(jsonb_build_object('step', step, 'id', order_id,
             'status', 'PARTIALLY_FILLED', 'cum_qty', cum_qty + step * CAST(:qty AS bigint),

@@ -11,8 +11,8 @@
 --   wallets     [{user_id, available, locked}]      deltas of the wallet projections
 --   executions  [{exec_id, order_id, symbol, side, last_qty, last_px, fee, executed_at,
 --                 journal_txn_id}]                 executions settled by this batch
---   holdings    [{user_id, symbol, quantity, locked_quantity, avg_buy_price, realized_pnl}]
---               the holdings' new values (rows the caller holds locked, or new rows)
+--   holdings    [{user_id, symbol, quantity, locked_quantity, avg_buy_price, realized_pnl, new}]
+--               the holdings' new values: rows the caller holds locked, or new rows (new: true)
 --   orders      [{step, id, status, cum_qty, filled_notional, avg_px, reserved_amount,
 --                 final_status_pending, final_cum_qty_pending, reject_reason}]
 --               each order's successive states, step 1, 2, ...: one UPDATE per step, so the
@@ -80,16 +80,27 @@ BEGIN
             USING ERRCODE = 'unique_violation';
     END IF;
 
-    INSERT INTO holdings AS h (user_id, symbol, quantity, locked_quantity, avg_buy_price,
-        realized_pnl)
+    -- A holding new to this batch is inserted, never upserted: had anyone else created it since
+    -- the caller looked, the unique key refuses the batch rather than overwrite that row.
+    INSERT INTO holdings (user_id, symbol, quantity, locked_quantity, avg_buy_price, realized_pnl)
     SELECT v.user_id, v.symbol, v.quantity, v.locked_quantity, v.avg_buy_price, v.realized_pnl
     FROM jsonb_to_recordset(p -> 'holdings')
         AS v(user_id bigint, symbol text, quantity bigint, locked_quantity bigint,
-             avg_buy_price numeric, realized_pnl numeric)
-    ORDER BY v.user_id, v.symbol
-    ON CONFLICT (user_id, symbol) DO UPDATE SET quantity = EXCLUDED.quantity,
-        locked_quantity = EXCLUDED.locked_quantity, avg_buy_price = EXCLUDED.avg_buy_price,
-        realized_pnl = EXCLUDED.realized_pnl, updated_at = now();
+             avg_buy_price numeric, realized_pnl numeric, new boolean)
+    WHERE v.new;
+    UPDATE holdings h
+    SET quantity = v.quantity, locked_quantity = v.locked_quantity,
+        avg_buy_price = v.avg_buy_price, realized_pnl = v.realized_pnl, updated_at = now()
+    FROM jsonb_to_recordset(p -> 'holdings')
+        AS v(user_id bigint, symbol text, quantity bigint, locked_quantity bigint,
+             avg_buy_price numeric, realized_pnl numeric, new boolean)
+    WHERE NOT v.new AND h.user_id = v.user_id AND h.symbol = v.symbol;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    IF written <> (SELECT count(*) FROM jsonb_array_elements(p -> 'holdings') AS v
+                   WHERE NOT (v ->> 'new')::boolean) THEN
+        RAISE EXCEPTION 'settle_apply: a holding to update is gone'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
 
     SELECT coalesce(max((o ->> 'step')::int), 0) INTO steps
     FROM jsonb_array_elements(p -> 'orders') AS o;
