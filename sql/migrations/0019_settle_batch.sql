@@ -28,6 +28,7 @@ CREATE OR REPLACE FUNCTION settle_apply(p jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     written bigint;
+    updated bigint;
     steps   int;
 BEGIN
     INSERT INTO journal_txns (id, kind, reference, order_id, exec_id, external_ref)
@@ -87,18 +88,21 @@ BEGIN
     FROM jsonb_to_recordset(p -> 'holdings')
         AS v(user_id bigint, symbol text, quantity bigint, locked_quantity bigint,
              avg_buy_price numeric, realized_pnl numeric, new boolean)
-    WHERE v.new;
+    WHERE v.new IS TRUE;
+    GET DIAGNOSTICS written = ROW_COUNT;
     UPDATE holdings h
     SET quantity = v.quantity, locked_quantity = v.locked_quantity,
         avg_buy_price = v.avg_buy_price, realized_pnl = v.realized_pnl, updated_at = now()
     FROM jsonb_to_recordset(p -> 'holdings')
         AS v(user_id bigint, symbol text, quantity bigint, locked_quantity bigint,
              avg_buy_price numeric, realized_pnl numeric, new boolean)
-    WHERE NOT v.new AND h.user_id = v.user_id AND h.symbol = v.symbol;
-    GET DIAGNOSTICS written = ROW_COUNT;
-    IF written <> (SELECT count(*) FROM jsonb_array_elements(p -> 'holdings') AS v
-                   WHERE NOT (v ->> 'new')::boolean) THEN
-        RAISE EXCEPTION 'settle_apply: a holding to update is gone'
+    WHERE v.new IS FALSE AND h.user_id = v.user_id AND h.symbol = v.symbol;
+    GET DIAGNOSTICS updated = ROW_COUNT;
+    -- A holding to update that is gone, or an entry that does not say whether it is new.
+    IF written + updated <> jsonb_array_length(p -> 'holdings') THEN
+        RAISE EXCEPTION 'settle_apply: % of % holdings were not written',
+            jsonb_array_length(p -> 'holdings') - written - updated,
+            jsonb_array_length(p -> 'holdings')
             USING ERRCODE = 'foreign_key_violation';
     END IF;
 

@@ -297,3 +297,16 @@ async def _until_waiting_on_a_lock(conn: AConn, pid: int) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"backend {pid} never waited on a lock")
+
+
+async def test_settle_apply_refuses_a_holding_that_does_not_say_whether_it_is_new(
+    db_dsn: str,
+) -> None:
+    async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
+        uid = await setup_user(conn, "0")
+        holding_row: dict[str, Any] = {"user_id": uid, "symbol": "ACME", "quantity": 1}
+        holding_row |= {"locked_quantity": 0, "avg_buy_price": "1.0000", "realized_pnl": "0"}
+        document: dict[str, Any] = {"currency": "USD", "txns": [], "entries": [], "wallets": []}
+        document |= {"executions": [], "holdings": [holding_row], "orders": []}
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="holdings were not written"):
+            await conn.execute("SELECT settle_apply(%s::jsonb)", (json.dumps(document),))
