@@ -1,11 +1,13 @@
-"""Fills/s through the settle agent, beside pgbench running the settlement SQL of one fill.
+"""Fills/s through the settle agent, beside pgbench running the settlement SQL of a batch.
 
 One run: a dedicated database (``bench_streams_fills``: created, migrated, dropped afterwards)
 with funded users and BUY orders prepared in bulk (working, no reserve: each fill is paid from
 available cash, the same statements as a reserved fill), and fresh topics.
 
-- The ceiling: pgbench running bench/sql/settle_fill.sql (the statements streams/settlement.py
-  and core/ledger.py send for one fill, in order) on pgbench's own orders of the same database.
+- The ceiling: pgbench running bench/sql/settle_fills.sql (the statements
+  streams/settlement_batch.py sends for one lane's batch: the locks, then one settle_apply call)
+  with as many fills per transaction as a lane of the agent settles at once (the batch size over
+  ``settle_concurrency``), on pgbench's own orders of the same database, one client per lane.
 - The agent: N execution reports (``fills_per_order`` fills per order, the last one FILLED) are
   produced to the reports topic, then real worker processes (``faust worker`` of the app with
   only streams.settle) settle them. The run is timed from the moment the worker's group is
@@ -49,12 +51,11 @@ from streams.settlement_rules import fill_fee
 log = logging.getLogger(__name__)
 
 BENCH_DATABASE = "bench_streams_fills"
-SETTLE_FILL_SCRIPT = PROJECT_ROOT / "bench" / "sql" / "settle_fill.sql"
+SETTLE_FILLS_SCRIPT = PROJECT_ROOT / "bench" / "sql" / "settle_fills.sql"
 GOAL_FILLS_PER_S = 5_000
 USER_CASH = Decimal("1000000000")
 FILL_QTY = 10
 FILL_PX = Decimal("100.00")
-PGBENCH_ORDERS = 1_000
 PGBENCH_MARGIN_S = 60.0
 SETTLE_MODULES = ("streams.settle",)
 
@@ -67,7 +68,7 @@ class FillsLoad:
     fills_per_order: int = 2
     users: int = 200
     partitions: int = 6
-    pgbench_clients: int = 4
+    pgbench_clients: int = 4  # one per lane: settle_concurrency's default
     pgbench_seconds: int = 15
     deadline_s: float = 900.0
 
@@ -89,6 +90,12 @@ class Prepared:
 
     orders: dict[uuid.UUID, int]
     symbol: str
+
+
+def pgbench_batch(settings: Settings, load: FillsLoad) -> int:
+    """Fills per pgbench transaction: what one lane settles at once, whole orders only."""
+    per_lane = -(-settings.streams_batch_max // settings.settle_concurrency)
+    return max(1, per_lane // load.fills_per_order) * load.fills_per_order
 
 
 async def prepare_orders(dsn: str, settings: Settings, load: FillsLoad, symbol: str) -> Prepared:
@@ -126,14 +133,24 @@ async def prepare_orders(dsn: str, settings: Settings, load: FillsLoad, symbol: 
                 " VALUES (%s, %s, %s, %s, 'BUY', 'LIMIT', %s, %s, 'SENT', 0)",
                 [(oid, uid, str(oid), symbol, quantity, FILL_PX) for oid, uid in orders.items()],
             )
-            # pgbench's orders never fill up (its script writes their own values back).
-            await cur.execute(
+            # pgbench's orders never fill up; client c has its own, of its own users (a lane).
+            per_client = pgbench_batch(settings, load) // load.fills_per_order
+            users_per_client = max(1, load.users // load.pgbench_clients)
+            await cur.executemany(
                 "INSERT INTO orders (id, user_id, client_order_id, symbol, side, order_type,"
                 " quantity, price, status, reserved_amount)"
-                " SELECT md5('pgbench-fill-' || n)::uuid, (%s::bigint[])[1 + n %% %s],"
-                "  'pgbench-fill-' || n, %s, 'BUY', 'LIMIT', 1000000000, %s, 'SENT', 0"
-                " FROM generate_series(1, %s) AS n",
-                (user_ids, len(user_ids), symbol, FILL_PX, PGBENCH_ORDERS),
+                " VALUES (md5(%s)::uuid, %s, %s, %s, 'BUY', 'LIMIT', 1000000000, %s, 'SENT', 0)",
+                [
+                    (
+                        f"pgbench-fill-{c}-{k}",
+                        user_ids[(c + load.pgbench_clients * (k % users_per_client)) % load.users],
+                        f"pgbench-fill-{c}-{k}",
+                        symbol,
+                        FILL_PX,
+                    )
+                    for c in range(load.pgbench_clients)
+                    for k in range(per_client)
+                ],
             )
             await cur.execute(
                 "INSERT INTO holdings (user_id, symbol, quantity, avg_buy_price)"
@@ -170,15 +187,17 @@ def make_reports(prepared: Prepared, load: FillsLoad) -> list[tuple[bytes, bytes
     return out
 
 
-def pgbench_settle_fill(
+def pgbench_settle_fills(
     settings: Settings, database: str, host: HostInfo, load: FillsLoad, nproc: int
 ) -> Result:
-    """pgbench running settle_fill.sql on pgbench's orders: the ceiling, in fills/s."""
+    """pgbench running settle_fills.sql on pgbench's orders: the ceiling, in fills/s."""
     threads = pgbench_threads(load.pgbench_clients, nproc)
     pg_load = PgbenchLoad(load.pgbench_clients, threads, load.pgbench_seconds)
     cost = notional(FILL_QTY, FILL_PX)
+    batch = pgbench_batch(settings, load)
     variables = {
-        "orders": str(PGBENCH_ORDERS),
+        "batch": str(batch),
+        "per_order": str(load.fills_per_order),
         "run": uuid.uuid4().hex[:12],
         "qty": str(FILL_QTY),
         "px": str(FILL_PX),
@@ -191,7 +210,7 @@ def pgbench_settle_fill(
         [
             *("-c", str(pg_load.clients), "-j", str(pg_load.threads)),
             *("-T", str(pg_load.duration_s), "-M", "prepared", "-n"),
-            *("-f", str(SETTLE_FILL_SCRIPT)),
+            *("-f", str(SETTLE_FILLS_SCRIPT)),
             *[arg for k, v in variables.items() for arg in ("-D", f"{k}={v}")],
             database,
         ],
@@ -199,11 +218,12 @@ def pgbench_settle_fill(
     )
     figures = parse_pgbench_output(output)
     if figures.failed:
-        raise BenchError(f"pgbench settle_fill.sql: {figures.failed} transactions failed")
+        raise BenchError(f"pgbench settle_fills.sql: {figures.failed} transactions failed")
     conditions: dict[str, str | int] = {
-        "mode": "custom script bench/sql/settle_fill.sql",
+        "mode": "custom script bench/sql/settle_fills.sql",
         "query_mode": "prepared",
-        "orders": PGBENCH_ORDERS,
+        "fills_per_txn": batch,
+        "fills_per_order": load.fills_per_order,
         "clients": pg_load.clients,
         "threads": pg_load.threads,
         "duration_s": pg_load.duration_s,
@@ -212,7 +232,9 @@ def pgbench_settle_fill(
         "latency_ms_avg": figures.latency_ms_avg,
         "transactions": figures.transactions,
     }
-    return Result.now("pgbench.settle_fill", figures.tps, "fills/s", conditions, host, details)
+    return Result.now(
+        "pgbench.settle_fills", figures.tps * batch, "fills/s", conditions, host, details
+    )
 
 
 def _check_settled(dsn: str, prepared: Prepared, load: FillsLoad) -> None:
@@ -247,8 +269,8 @@ def measure(settings: Settings, host: HostInfo, load: FillsLoad) -> list[Row]:
         stream_topics(settings, ticks_partitions=1, reports_partitions=load.partitions) as made,
     ):
         prepared = asyncio.run(prepare_orders(dsn, settings, load, symbol))
-        ceiling = pgbench_settle_fill(settings, BENCH_DATABASE, host, load, host.nproc)
-        log.info("pgbench settle_fill: %.0f fills/s", ceiling.value)
+        ceiling = pgbench_settle_fills(settings, BENCH_DATABASE, host, load, host.nproc)
+        log.info("pgbench settle_fills: %.0f fills/s", ceiling.value)
         messages = make_reports(prepared, load)
         message_bytes = round(sum(len(v) for _, v in messages) / len(messages))
         produce_messages(settings, made.execution_reports, messages, deadline)

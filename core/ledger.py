@@ -88,7 +88,8 @@ async def open_user_accounts(conn: AsyncConn, user_id: int, currency: str) -> No
     )
 
 
-def _check(entries: list[Entry]) -> None:
+def check_entries(entries: list[Entry]) -> None:
+    """Raise LedgerError unless the entries are a well-formed balanced posting."""
     if len(entries) < 2:
         raise LedgerError("a posting needs at least two entries")
     for e in entries:
@@ -117,7 +118,7 @@ async def post(
     transaction with the same exec_id or (kind, external_ref) exists already: a retry is harmless.
     A negative wallet balance fails the whole transaction (CHECK constraint), as it should.
     """
-    _check(entries)
+    check_entries(entries)
     cursor = await conn.execute(
         "INSERT INTO journal_txns (kind, reference, order_id, exec_id, external_ref)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from psycopg.rows import dict_row
 
@@ -49,11 +50,11 @@ from streams.settlement_rules import (
 
 AVAILABLE, LOCKED = AccountKind.CASH_AVAILABLE, AccountKind.CASH_LOCKED
 
-_LOCK_ORDER = (
-    "SELECT id, user_id, symbol, side, quantity, status, cum_qty, filled_notional,"
+ORDER_COLUMNS = (
+    "id, user_id, symbol, side, quantity, status, cum_qty, filled_notional,"
     " reserved_amount, final_status_pending, final_cum_qty_pending, reject_reason"
-    " FROM orders WHERE id = %s FOR UPDATE"
 )
+_LOCK_ORDER = f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = %s FOR UPDATE"  # noqa: S608
 _UPDATE_ORDER = (
     "UPDATE orders SET status = %(status)s, cum_qty = %(cum_qty)s,"
     " filled_notional = %(filled_notional)s, avg_px = COALESCE(%(avg_px)s, avg_px),"
@@ -132,7 +133,7 @@ async def apply_report(conn: AsyncConn, report: ExecutionReport, settings: Setti
         status=decision.status,
         final_pending=decision.final_pending,
         final_cum_qty_pending=decision.final_cum_qty_pending,
-        reject_reason=_reject_reason(after, report),
+        reject_reason=reject_reason(after, report),
     )
     if decision.finalize:
         after = await _release(conn, after, settings)
@@ -147,8 +148,20 @@ async def _lock_order(conn: AsyncConn, report: ExecutionReport) -> OrderState:
         await cursor.execute(_LOCK_ORDER, (uuid.UUID(report.order_id),))
         row = await cursor.fetchone()
     if row is None:
-        raise SettlementError(f"unknown order {report.order_id} (exec {report.exec_id})")
-    order = OrderState(
+        raise unknown_order(report)
+    order = order_from_row(row)
+    check_matches(order, report)
+    return order
+
+
+def unknown_order(report: ExecutionReport) -> SettlementError:
+    """The error of a report whose order does not exist."""
+    return SettlementError(f"unknown order {report.order_id} (exec {report.exec_id})")
+
+
+def order_from_row(row: dict[str, Any]) -> OrderState:
+    """An order row (the columns of ``ORDER_COLUMNS``) as settlement sees it."""
+    return OrderState(
         id=row["id"],
         user_id=int(row["user_id"]),
         symbol=row["symbol"],
@@ -162,19 +175,23 @@ async def _lock_order(conn: AsyncConn, report: ExecutionReport) -> OrderState:
         final_cum_qty_pending=row["final_cum_qty_pending"],
         reject_reason=row["reject_reason"],
     )
+
+
+def check_matches(order: OrderState, report: ExecutionReport) -> None:
+    """Raise SettlementError when the report names another symbol or side than its order."""
     if (order.symbol, order.side) != (report.symbol, report.side):
         raise SettlementError(
             f"report {report.exec_id} is {report.side} {report.symbol} but order"
             f" {order.id} is {order.side} {order.symbol}"
         )
-    return order
 
 
 def _status_or_none(value: str | None) -> OrderStatus | None:
     return None if value is None else OrderStatus(value)
 
 
-def _reject_reason(order: OrderState, report: ExecutionReport) -> str | None:
+def reject_reason(order: OrderState, report: ExecutionReport) -> str | None:
+    """The order's reject reason after the report (the first REJECTED report sets it)."""
     if report.order_status is OrderStatus.REJECTED and order.reject_reason is None:
         return report.text or "rejected by the exchange"
     return order.reject_reason
@@ -193,10 +210,10 @@ async def _settle_fill(
     reserve_left = order.reserved_amount if working else Decimal(0)
     if order.side is Side.BUY:
         funding = fund_buy(cost, fee, reserve_left)
-        entries = _buy_entries(order.user_id, cost, fee, funding)
+        entries = buy_entries(order.user_id, cost, fee, funding)
         reserve_left -= funding.from_reserve
     else:
-        entries = _sell_entries(order.user_id, cost, fee)
+        entries = sell_entries(order.user_id, cost, fee)
     txn_id = await ledger.post(
         conn,
         TxnKind.FILL,
@@ -224,9 +241,10 @@ async def _settle_fill(
     )
 
 
-def _buy_entries(
+def buy_entries(
     user_id: int, cost: Decimal, fee: Decimal, funding: BuyFunding
 ) -> list[ledger.Entry]:
+    """The legs of a buy fill: cost and fee from the reserve, then from available cash."""
     legs = [
         ledger.user(LOCKED, user_id, -funding.cost_locked),
         ledger.user(AVAILABLE, user_id, -funding.cost_available),
@@ -238,7 +256,8 @@ def _buy_entries(
     return [leg for leg in legs if leg.amount != 0]
 
 
-def _sell_entries(user_id: int, cost: Decimal, fee: Decimal) -> list[ledger.Entry]:
+def sell_entries(user_id: int, cost: Decimal, fee: Decimal) -> list[ledger.Entry]:
+    """The legs of a sell fill: proceeds to available cash, the fee out of it."""
     legs = [
         ledger.system(AccountKind.EXCHANGE_CLEARING, -cost),
         ledger.user(AVAILABLE, user_id, cost),
@@ -261,7 +280,7 @@ async def _record_execution(
             report.last_qty,
             report.last_px,
             fee,
-            _timestamp(report.ts_transact_ns),
+            timestamp(report.ts_transact_ns),
             txn_id,
         ),
     )
@@ -271,7 +290,8 @@ async def _record_execution(
         raise SettlementError(f"execution {report.exec_id} is settled without its journal txn")
 
 
-def _timestamp(ts_ns: int) -> datetime:
+def timestamp(ts_ns: int) -> datetime:
+    """An exchange timestamp in nanoseconds as a UTC datetime (microseconds)."""
     seconds, ns = divmod(ts_ns, 1_000_000_000)
     return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=ns // 1000)
 

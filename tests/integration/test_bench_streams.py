@@ -22,7 +22,7 @@ def test_the_fills_benchmark_settles_every_fill_and_reports_its_ratio_to_pgbench
     )
     rows = streams_fills.measure(running_stack, HOST, load)
 
-    assert [row.result.name for row in rows] == ["pgbench.settle_fill", "streams.fills.settled"]
+    assert [row.result.name for row in rows] == ["pgbench.settle_fills", "streams.fills.settled"]
     ceiling, agent = rows
     assert ceiling.ceiling is None and ceiling.result.value > 0
     assert agent.ceiling == ceiling.result
