@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ticks-seconds", type=float, default=10.0, metavar="S", help="window")
     parser.add_argument("--ticks-warmup-seconds", type=float, default=2.0, metavar="S")
     parser.add_argument("--ticks-workers", type=_levels, default=(1, 2), metavar="N,N,...")
-    parser.add_argument("--streams-ticks", type=int, default=1_000_000, metavar="N")
+    # 3M ticks: with 1M, two workers' window was ~5 s, too short to leave the fetch warm-up and
+    # the tail (one worker done with its partitions before the other) out of the figure.
+    parser.add_argument("--streams-ticks", type=int, default=3_000_000, metavar="N")
     parser.add_argument("--streams-ticks-workers", type=_levels, default=(1, 2), metavar="N,N")
     parser.add_argument("--streams-fills", type=int, default=20_000, metavar="N")
     parser.add_argument(

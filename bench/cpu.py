@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +56,10 @@ def sample(pids: Iterable[int], proc: Path = PROC) -> CpuSample:
     return CpuSample(time.monotonic(), busy, total, {p: _process_ticks(proc, p) for p in pids})
 
 
-def busy_cores(start: CpuSample, end: CpuSample, label: str = "processes") -> dict[str, float]:
-    """Cores kept busy between two samples: the host's, and the watched processes' (``label``)."""
+def busy_cores(
+    start: CpuSample, end: CpuSample, groups: Mapping[str, Iterable[int]]
+) -> dict[str, float]:
+    """Cores kept busy between two samples: the host's, and each named group of processes'."""
     seconds = end.at - start.at
     if seconds <= 0:
         raise ValueError("the end sample must come after the start sample")
@@ -65,9 +67,8 @@ def busy_cores(start: CpuSample, end: CpuSample, label: str = "processes") -> di
     cores = os.cpu_count() or 1
     total = end.host_total - start.host_total
     host = (end.host_busy - start.host_busy) / total * cores if total > 0 else 0.0
-    used = sum(end.processes.get(p, 0) - t for p, t in start.processes.items())
-    return {
-        "host_busy_cores": round(host, 2),
-        "host_cores": cores,
-        f"{label}_busy_cores": round(used / ticks_per_s / seconds, 2),
-    }
+    out: dict[str, float] = {"host_busy_cores": round(host, 2), "host_cores": cores}
+    for label, pids in groups.items():
+        used = sum(end.processes.get(p, 0) - start.processes.get(p, 0) for p in pids)
+        out[f"{label}_busy_cores"] = round(used / ticks_per_s / seconds, 2)
+    return out

@@ -43,6 +43,7 @@ from websockets.asyncio.client import connect
 
 from api.feeds.proto import prices_pb2
 from api.security.tokens import issue_access_token
+from bench import cpu
 from bench.exceptions import BenchError
 from bench.orders_api import percentile
 from bench.orders_setup import free_port, served_settings, settings_env
@@ -97,6 +98,7 @@ class Collected:
     ticks: int = 0
     ceiling_delays: list[float] = field(default_factory=list)
     probe: tuple[int, int, int, int] = (0, 0, 0, 0)
+    cpu: dict[str, float] = field(default_factory=dict)  # busy cores while recording
 
 
 def raise_open_files() -> int:
@@ -393,7 +395,10 @@ def _run(
         time.sleep(load.warmup_s)
         recording.set()
         _tell(procs, "go")
+        groups = {"api": [api.pid], "clients": [proc.pid for proc, _ in procs]}
+        cpu0 = cpu.sample([pid for pids in groups.values() for pid in pids])
         time.sleep(load.seconds)
+        results.cpu = cpu.busy_cores(cpu0, cpu.sample(cpu0.processes), groups)
         _tell(procs, "stop")
         recording.clear()
         client_results = []
@@ -482,6 +487,7 @@ def _rows(
             "bytes_per_connection": round(per_conn),
             "rss_before_mb": round(rss_before / 1e6, 1),
             "rss_connected_mb": round(rss_connected / 1e6, 1),
+            **results.cpu,
         },
     )
     rows = [Row(ceiling), Row(result, ceiling)]

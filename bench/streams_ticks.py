@@ -398,7 +398,7 @@ def measure_group(
             time.sleep(POLL_S)
             committed = _committed_total(consumer, topic, partitions)
         t1 = time.perf_counter()
-        cores = cpu.busy_cores(cpu0, cpu.sample(pids), label="workers")
+        cores = cpu.busy_cores(cpu0, cpu.sample(pids), {"workers": pids})
     finally:
         consumer.close()
     if c0 >= total:

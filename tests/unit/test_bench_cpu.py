@@ -30,15 +30,15 @@ def test_busy_cores_counts_host_and_processes_between_two_samples(tmp_path: Path
     end = cpu.sample([7, 8], tmp_path)
     end = cpu.CpuSample(start.at + 2.0, end.host_busy, end.host_total, end.processes)
 
-    cores = cpu.busy_cores(start, end, label="workers")
+    cores = cpu.busy_cores(start, end, {"workers": [7], "gone": [8]})
 
     assert cores["host_busy_cores"] == round(75 / 100 * (os.cpu_count() or 1), 2)
     assert cores["workers_busy_cores"] == 0.5  # one second of CPU in two seconds
-    assert start.processes[8] == 0  # a pid that does not exist counts nothing
+    assert cores["gone_busy_cores"] == 0.0  # a pid that does not exist counts nothing
 
 
 def test_busy_cores_refuses_samples_in_the_wrong_order(tmp_path: Path) -> None:
     write_proc(tmp_path, (1, 0, 1, 1, 0, 0, 0, 0), {})
     first = cpu.sample([], tmp_path)
     with pytest.raises(ValueError, match="after"):
-        cpu.busy_cores(first, first)
+        cpu.busy_cores(first, first, {})
