@@ -201,25 +201,15 @@ async def _settle_fill(
     conn: AsyncConn, order: OrderState, report: ExecutionReport, settings: Settings
 ) -> OrderState | None:
     """Post the fill, record the execution, move the holding; None if settled before."""
-    qty, px = report.last_qty, report.last_px
-    if px is None:  # the contract guarantees a price on fills; this is a bug, not bad data
-        raise ValueError(f"fill {report.exec_id} without last_px")
-    cost = notional(qty, px)
-    fee = fill_fee(cost, settings.fee_rate_bps)
-    working = order.status not in TERMINAL_ORDER_STATUSES
-    reserve_left = order.reserved_amount if working else Decimal(0)
-    if order.side is Side.BUY:
-        funding = fund_buy(cost, fee, reserve_left)
-        entries = buy_entries(order.user_id, cost, fee, funding)
-        reserve_left -= funding.from_reserve
-    else:
-        entries = sell_entries(order.user_id, cost, fee)
+    posting = fill_posting(order, report, settings.fee_rate_bps)
+    qty, px, cost, fee = posting.qty, posting.px, posting.cost, posting.fee
+    working, reserve_left = posting.working, posting.reserve_left
     txn_id = await ledger.post(
         conn,
         TxnKind.FILL,
-        entries,
+        posting.entries,
         currency=settings.currency,
-        reference=f"{order.side} {qty} {order.symbol} @ {px}",
+        reference=posting.reference,
         order_id=order.id,
         exec_id=report.exec_id,
     )
@@ -239,6 +229,39 @@ async def _settle_fill(
         filled_notional=order.filled_notional + cost,
         reserved_amount=reserve_left if working else order.reserved_amount,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FillPosting:
+    """What a fill moves: its money, the journal legs, and the order's reserve left after it."""
+
+    qty: int
+    px: Decimal
+    cost: Decimal
+    fee: Decimal
+    working: bool  # the order was not final yet: the fill draws on (and unlocks) its reserve
+    entries: list[ledger.Entry]
+    reserve_left: Decimal
+    reference: str
+
+
+def fill_posting(order: OrderState, report: ExecutionReport, fee_rate_bps: int) -> FillPosting:
+    """The posting of a fill of ``order`` (the same rule for one report and for a batch)."""
+    qty, px = report.last_qty, report.last_px
+    if px is None:  # the contract guarantees a price on fills; this is a bug, not bad data
+        raise ValueError(f"fill {report.exec_id} without last_px")
+    cost = notional(qty, px)
+    fee = fill_fee(cost, fee_rate_bps)
+    working = order.status not in TERMINAL_ORDER_STATUSES
+    reserve_left = order.reserved_amount if working else Decimal(0)
+    if order.side is Side.BUY:
+        funding = fund_buy(cost, fee, reserve_left)
+        entries = buy_entries(order.user_id, cost, fee, funding)
+        reserve_left -= funding.from_reserve
+    else:
+        entries = sell_entries(order.user_id, cost, fee)
+    reference = f"{order.side} {qty} {order.symbol} @ {px}"
+    return FillPosting(qty, px, cost, fee, working, entries, reserve_left, reference)
 
 
 def buy_entries(

@@ -26,20 +26,18 @@ import msgspec
 from psycopg.rows import dict_row
 
 from core import ledger
-from core.contracts import FILL_EXEC_TYPES, TERMINAL_ORDER_STATUSES, ExecutionReport, Side
+from core.contracts import FILL_EXEC_TYPES, ExecutionReport, Side
 from core.db import AsyncConn
 from core.ledger import AccountKind, TxnKind
-from core.money import notional
 from core.settings import Settings
 from streams.settlement import (
     ORDER_COLUMNS,
     OrderState,
     Outcome,
-    buy_entries,
     check_matches,
+    fill_posting,
     order_from_row,
     reject_reason,
-    sell_entries,
     timestamp,
     unknown_order,
 )
@@ -48,8 +46,6 @@ from streams.settlement_rules import (
     SettlementError,
     average_price,
     decide_status,
-    fill_fee,
-    fund_buy,
     new_avg_buy_price,
     realized_pnl,
 )
@@ -225,26 +221,16 @@ def _fill(
     """
     if report.exec_id in batch.journaled:
         return None
-    qty, px = report.last_qty, report.last_px
-    if px is None:  # the contract guarantees a price on fills; this is a bug, not bad data
-        raise ValueError(f"fill {report.exec_id} without last_px")
+    posting = fill_posting(order, report, settings.fee_rate_bps)
     if report.exec_id in batch.settled:
         raise SettlementError(f"execution {report.exec_id} is settled without its journal txn")
-    cost = notional(qty, px)
-    fee = fill_fee(cost, settings.fee_rate_bps)
-    working = order.status not in TERMINAL_ORDER_STATUSES
-    reserve_left = order.reserved_amount if working else Decimal(0)
-    if order.side is Side.BUY:
-        funding = fund_buy(cost, fee, reserve_left)
-        entries = buy_entries(order.user_id, cost, fee, funding)
-        reserve_left -= funding.from_reserve
-    else:
-        entries = sell_entries(order.user_id, cost, fee)
+    qty, px, cost, fee = posting.qty, posting.px, posting.cost, posting.fee
+    working, reserve_left = posting.working, posting.reserve_left
     txn_id = _post(
         batch,
         TxnKind.FILL,
-        entries,
-        reference=f"{order.side} {qty} {order.symbol} @ {px}",
+        posting.entries,
+        reference=posting.reference,
         order_id=order.id,
         exec_id=report.exec_id,
     )
