@@ -161,7 +161,6 @@ class Settings(BaseSettings):
     streams_web_host: str = "127.0.0.1"
     streams_web_port: int = 6066
     streams_workers: int = 1
-    streams_start_stagger_s: float = 10.0
     streams_batch_max: int = 2000
     # The tick agents' batches: their database writes are per candle, not per tick, so a
     # bigger batch of the firehose costs the same writes (profiled: writes were ~15% of a

@@ -47,12 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s streams %(message)s")
     procs = []
+    # Started together: the agents consume in plain aiokafka groups (streams/batch_consumer.py),
+    # and Faust's own consumer, whose group rebalanced for minutes when workers joined at once,
+    # is not started (streams/app.py: no Faust agent).
     for i in range(args.workers):
-        if i:
-            # Workers joining Faust's consumer group at the same moment were seen to rebalance
-            # for minutes (faust-streaming 0.15 + aiokafka 0.14). The agents now consume in plain
-            # aiokafka groups (streams/batch_consumer.py); the stagger stays for any Faust agent.
-            time.sleep(settings.streams_start_stagger_s)
         procs.append(subprocess.Popen(worker_argv(i, settings.streams_web_port)))  # noqa: S603
     log.info("started %d worker(s): pids %s", len(procs), [p.pid for p in procs])
     stopping = False

@@ -44,7 +44,6 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         producer_acks=-1,
         broker_commit_interval=settings.streams_commit_interval_ms / 1000,
-        stream_buffer_maxsize=settings.streams_batch_max * 2,
     )
 
 
