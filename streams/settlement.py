@@ -111,36 +111,52 @@ async def settle_report(conn: AsyncConn, report: ExecutionReport, settings: Sett
 async def apply_report(conn: AsyncConn, report: ExecutionReport, settings: Settings) -> Outcome:
     """Apply one execution report inside the caller's transaction (see ``settle_report``)."""
     before = await _lock_order(conn, report)
-    after = before
+    filled = (before.cum_qty, before.filled_notional, before.reserved_amount)
     if report.exec_type in FILL_EXEC_TYPES:
-        filled = await _settle_fill(conn, before, report, settings)
-        if filled is None:
+        moved = await _settle_fill(conn, before, report, settings)
+        if moved is None:
             return Outcome.DUPLICATE
-        after = filled
-    decision = decide_status(
-        OrderProgress(
-            after.status,
-            after.quantity,
-            after.cum_qty,
-            after.final_pending,
-            after.final_cum_qty_pending,
-        ),
-        report.order_status,
-        report.cum_qty,
-    )
-    after = replace(
-        after,
-        status=decision.status,
-        final_pending=decision.final_pending,
-        final_cum_qty_pending=decision.final_cum_qty_pending,
-        reject_reason=reject_reason(after, report),
-    )
-    if decision.finalize:
+        filled = moved
+    after, finalize = advance(before, report, *filled)
+    if finalize:
         after = await _release(conn, after, settings)
     if after == before:
         return Outcome.UNCHANGED
     await _update_order(conn, after)
     return Outcome.SETTLED if after.cum_qty != before.cum_qty else Outcome.UPDATED
+
+
+def advance(
+    order: OrderState,
+    report: ExecutionReport,
+    cum_qty: int,
+    filled_notional: Decimal,
+    reserved: Decimal,
+) -> tuple[OrderState, bool]:
+    """The order after the report and its fill (if any), and whether it just became final."""
+    decision = decide_status(
+        OrderProgress(
+            order.status, order.quantity, cum_qty, order.final_pending, order.final_cum_qty_pending
+        ),
+        report.order_status,
+        report.cum_qty,
+    )
+    # One constructor call, not dataclasses.replace twice: this runs for every report.
+    after = OrderState(
+        order.id,
+        order.user_id,
+        order.symbol,
+        order.side,
+        order.quantity,
+        decision.status,
+        cum_qty,
+        filled_notional,
+        reserved,
+        decision.final_pending,
+        decision.final_cum_qty_pending,
+        reject_reason(order, report),
+    )
+    return after, decision.finalize
 
 
 async def _lock_order(conn: AsyncConn, report: ExecutionReport) -> OrderState:
@@ -199,8 +215,11 @@ def reject_reason(order: OrderState, report: ExecutionReport) -> str | None:
 
 async def _settle_fill(
     conn: AsyncConn, order: OrderState, report: ExecutionReport, settings: Settings
-) -> OrderState | None:
-    """Post the fill, record the execution, move the holding; None if settled before."""
+) -> tuple[int, Decimal, Decimal] | None:
+    """Post the fill, record the execution, move the holding; None if settled before.
+
+    Returns the order's cum_qty, filled notional and reserve after the fill.
+    """
     posting = fill_posting(order, report, settings.fee_rate_bps)
     qty, px, cost, fee = posting.qty, posting.px, posting.cost, posting.fee
     working, reserve_left = posting.working, posting.reserve_left
@@ -223,12 +242,8 @@ async def _settle_fill(
     cum_qty = order.cum_qty + qty
     if cum_qty > order.quantity:
         raise SettlementError(f"fill {report.exec_id} takes order {order.id} past its quantity")
-    return replace(
-        order,
-        cum_qty=cum_qty,
-        filled_notional=order.filled_notional + cost,
-        reserved_amount=reserve_left if working else order.reserved_amount,
-    )
+    reserved = reserve_left if working else order.reserved_amount
+    return cum_qty, order.filled_notional + cost, reserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,15 +399,12 @@ async def _release(conn: AsyncConn, order: OrderState, settings: Settings) -> Or
             txn_id = await ledger.post(
                 conn,
                 TxnKind.ORDER_RELEASE,
-                [
-                    ledger.user(LOCKED, order.user_id, -order.reserved_amount),
-                    ledger.user(AVAILABLE, order.user_id, order.reserved_amount),
-                ],
+                release_entries(order),
                 currency=settings.currency,
                 reference=f"release of {order.status} order {order.id}",
                 order_id=order.id,
                 # A second release of one order is refused by the ledger itself.
-                external_ref=f"order-release:{order.id}",
+                external_ref=release_ref(order),
             )
             if txn_id is None:
                 raise SettlementError(f"order {order.id} was released before")
@@ -405,6 +417,19 @@ async def _release(conn: AsyncConn, order: OrderState, settings: Settings) -> Or
             (unfilled, order.user_id, order.symbol),
         )
     return order
+
+
+def release_entries(order: OrderState) -> list[ledger.Entry]:
+    """The legs of releasing a final buy's unused reserve back to available cash."""
+    return [
+        ledger.user(LOCKED, order.user_id, -order.reserved_amount),
+        ledger.user(AVAILABLE, order.user_id, order.reserved_amount),
+    ]
+
+
+def release_ref(order: OrderState) -> str:
+    """The external ref of an order's release: the ledger's (kind, ref) key allows one."""
+    return f"order-release:{order.id}"
 
 
 async def _update_order(conn: AsyncConn, order: OrderState) -> None:

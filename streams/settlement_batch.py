@@ -34,18 +34,18 @@ from streams.settlement import (
     ORDER_COLUMNS,
     OrderState,
     Outcome,
+    advance,
     check_matches,
     fill_posting,
     order_from_row,
-    reject_reason,
+    release_entries,
+    release_ref,
     timestamp,
     unknown_order,
 )
 from streams.settlement_rules import (
-    OrderProgress,
     SettlementError,
     average_price,
-    decide_status,
     new_avg_buy_price,
     realized_pnl,
 )
@@ -166,44 +166,15 @@ def _apply(batch: _Batch, report: ExecutionReport, settings: Settings) -> Outcom
     if before is None:
         raise unknown_order(report)
     check_matches(before, report)
-    cum_qty, filled_notional, reserved = (
-        before.cum_qty,
-        before.filled_notional,
-        before.reserved_amount,
-    )
+    filled = (before.cum_qty, before.filled_notional, before.reserved_amount)
     if report.exec_type in FILL_EXEC_TYPES:
-        filled = _fill(batch, before, report, settings)
-        if filled is None:
+        moved = _fill(batch, before, report, settings)
+        if moved is None:
             return Outcome.DUPLICATE
-        cum_qty, filled_notional, reserved = filled
-    decision = decide_status(
-        OrderProgress(
-            before.status,
-            before.quantity,
-            cum_qty,
-            before.final_pending,
-            before.final_cum_qty_pending,
-        ),
-        report.order_status,
-        report.cum_qty,
-    )
-    # One constructor call, not dataclasses.replace twice: this runs for every report.
-    after = OrderState(
-        before.id,
-        before.user_id,
-        before.symbol,
-        before.side,
-        before.quantity,
-        decision.status,
-        cum_qty,
-        filled_notional,
-        reserved,
-        decision.final_pending,
-        decision.final_cum_qty_pending,
-        reject_reason(before, report),
-    )
-    if decision.finalize:
-        after = _release(batch, after, settings)
+        filled = moved
+    after, finalize = advance(before, report, *filled)
+    if finalize:
+        after = _release(batch, after)
     if after == before:
         return Outcome.UNCHANGED
     batch.orders[order_id] = after
@@ -342,7 +313,7 @@ def _check_holding(order: OrderState, held: _Holding) -> None:
         raise BatchRefused(f"the {order.symbol} holding of user {order.user_id} would break")
 
 
-def _release(batch: _Batch, order: OrderState, settings: Settings) -> OrderState:
+def _release(batch: _Batch, order: OrderState) -> OrderState:
     """Release what the final order no longer needs: unused cash (buy) or unfilled shares."""
     if order.side is Side.BUY:
         if order.reserved_amount > 0:
@@ -350,13 +321,10 @@ def _release(batch: _Batch, order: OrderState, settings: Settings) -> OrderState
             _post(
                 batch,
                 TxnKind.ORDER_RELEASE,
-                [
-                    ledger.user(AccountKind.CASH_LOCKED, order.user_id, -order.reserved_amount),
-                    ledger.user(AccountKind.CASH_AVAILABLE, order.user_id, order.reserved_amount),
-                ],
+                release_entries(order),
                 reference=f"release of {order.status} order {order.id}",
                 order_id=order.id,
-                external_ref=f"order-release:{order.id}",
+                external_ref=release_ref(order),
             )
         return replace(order, reserved_amount=Decimal(0))
     unfilled = order.quantity - order.cum_qty

@@ -116,6 +116,23 @@ async def place_order(
     return order_id
 
 
+async def place_stop_buy(
+    conn: AConn, settings: Settings, user_id: int, symbol: str, quantity: int, trigger_price: str
+) -> uuid.UUID:
+    """A stop-loss (market) buy, its reserve valued at the trigger: a fill above may outrun it."""
+    return await place_order(
+        conn,
+        settings,
+        user_id,
+        Side.BUY,
+        symbol,
+        quantity,
+        None,
+        order_type=OrderType.STOP_LOSS,
+        trigger_price=trigger_price,
+    )
+
+
 @dataclass
 class Exchange:
     """The exchange's side of one order: produces consistent execution reports."""

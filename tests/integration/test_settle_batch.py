@@ -30,6 +30,7 @@ from tests.integration.settle_support import (
     holding,
     order_row,
     place_order,
+    place_stop_buy,
     setup_user,
     violations,
     wallet,
@@ -214,17 +215,7 @@ async def test_a_batch_that_would_overdraw_a_wallet_is_refused_whole(
     async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
         uid = await setup_user(conn, "120")
         # Reserved at a trigger of 10.00 (about 100); a fill at 20.00 needs 200 it does not have.
-        oid = await place_order(
-            conn,
-            settings,
-            uid,
-            Side.BUY,
-            "AXION",
-            10,
-            None,
-            order_type=OrderType.STOP_LOSS,
-            trigger_price="10.00",
-        )
+        oid = await place_stop_buy(conn, settings, uid, "AXION", 10, "10.00")
         ex = Exchange(oid, "AXION", Side.BUY, 10)
         with pytest.raises(BatchRefused):
             async with conn.transaction():

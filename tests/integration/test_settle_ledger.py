@@ -9,7 +9,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from core.contracts import ExecutionReport, OrderStatus, OrderType, Side
+from core.contracts import ExecutionReport, Side
 from core.settings import Settings
 from streams.settlement import Outcome, settle_report
 from streams.settlement_rules import SettlementError
@@ -20,6 +20,7 @@ from tests.integration.settle_support import (
     holding,
     order_row,
     place_order,
+    place_stop_buy,
     setup_user,
     violations,
     wallet,
@@ -185,18 +186,7 @@ async def test_a_market_buy_beyond_its_band_takes_the_rest_from_available_cash(
     async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
         uid = await setup_user(conn, "10000")
         # Valued at a trigger of 10.00: the reserve cannot cover a fill at 20.00.
-        oid = await place_order(
-            conn,
-            settings,
-            uid,
-            Side.BUY,
-            "AXION",
-            10,
-            None,
-            order_type=OrderType.STOP_LOSS,
-            trigger_price="10.00",
-            status=OrderStatus.SENT,
-        )
+        oid = await place_stop_buy(conn, settings, uid, "AXION", 10, "10.00")
         ex = Exchange(oid, "AXION", Side.BUY, 10)
         await settle_report(conn, ex.fill(10, "20.00"), settings)
         cost = Decimal(200)
