@@ -67,14 +67,18 @@ class OrderSubscriber:
             self.queue.put_nowait(Resync("too many order updates waiting; re-read your orders"))
 
 
-def parse_payload(payload: str) -> tuple[int, uuid.UUID, OrderOut | None]:
-    """(user id, order id, the order, or None when the payload carried the ids only)."""
+def read_payload(payload: str) -> tuple[int, dict[str, Any]]:
+    """(user id, the rest of the payload): enough to tell whether any stream here wants it."""
     data: dict[str, Any] = json.loads(payload, parse_float=Decimal)
-    user_id = int(data.pop("user_id"))
+    return int(data.pop("user_id")), data
+
+
+def order_of(data: dict[str, Any]) -> tuple[uuid.UUID, OrderOut | None]:
+    """(order id, the order, or None when the payload carried the ids only)."""
     order_id = uuid.UUID(str(data["id"]))
     if data.get("partial"):
-        return user_id, order_id, None
-    return user_id, order_id, OrderOut.model_validate(data)
+        return order_id, None
+    return order_id, OrderOut.model_validate(data)
 
 
 class OrderFeed:
@@ -135,13 +139,16 @@ class OrderFeed:
                 backoff_ms = min(backoff_ms * 2, self._settings.order_feed_retry_backoff_ms_max)
 
     async def _dispatch(self, payload: str) -> None:
+        # Every API process hears every order change: the order is validated only when a
+        # stream of its user is open here, not for each change of the users of other processes.
         try:
-            user_id, order_id, order = parse_payload(payload)
+            user_id, data = read_payload(payload)
+            subscribers = self._by_user.get(user_id)
+            if not subscribers:
+                return
+            order_id, order = order_of(data)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("order feed: a payload it cannot read: %s", exc)
-            return
-        subscribers = self._by_user.get(user_id)
-        if not subscribers:
             return
         if order is None:
             order = await self._read(order_id)

@@ -151,7 +151,6 @@ class PriceHub:
         self._by_symbol: dict[str, set[PriceClient]] = {}
         self._per_user: dict[int, int] = {}
         self._clients: set[PriceClient] = set()
-        self.published = 0
         # Set when the server stops: every stream ends, and one opened after ends at once.
         self.closing = False
 
@@ -167,7 +166,6 @@ class PriceHub:
             if not quote.newer_than(self.latest.get(quote.symbol)):
                 continue
             self.latest[quote.symbol] = quote
-            self.published += 1
             for client in self._by_symbol.get(quote.symbol, ()):
                 client.offer(quote)
 

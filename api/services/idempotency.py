@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncCursor
 from psycopg.types.json import Jsonb
 
 from api.exceptions import ConflictError, InvalidRequestError
@@ -41,27 +40,11 @@ async def claim(conn: AsyncConn, user_id: int, key: str, digest: bytes) -> Store
     Call first inside the request's transaction. The same key with another request hash is
     refused: a key names one request, whatever its outcome.
     """
-    return await finish_claim(
-        conn, await send_claim(conn, user_id, key, digest), user_id, key, digest
-    )
-
-
-async def send_claim(conn: AsyncConn, user_id: int, key: str, digest: bytes) -> AsyncCursor[Any]:
-    """Send the claim of the key; read its outcome with ``finish_claim``.
-
-    Split so that a caller in pipeline mode can send its other reads in the same round trip.
-    """
-    return await conn.execute(
+    claimed = await conn.execute(
         "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES (%s, %s, %s)"
         " ON CONFLICT (user_id, key) DO NOTHING RETURNING true",
         (user_id, key, digest),
     )
-
-
-async def finish_claim(
-    conn: AsyncConn, claimed: AsyncCursor[Any], user_id: int, key: str, digest: bytes
-) -> StoredResponse | None:
-    """The outcome of ``send_claim``: None when claimed, else the response stored before."""
     if await claimed.fetchone() is not None:
         return None
     cursor = await conn.execute(
@@ -90,26 +73,12 @@ async def store(
     conn: AsyncConn, user_id: int, key: str, status_code: int, body: dict[str, Any]
 ) -> StoredResponse:
     """Store the response of a claimed key; return it as stored (jsonb orders the keys)."""
-    return await finish_store(await send_store(conn, user_id, key, status_code, body), user_id, key)
-
-
-async def send_store(
-    conn: AsyncConn, user_id: int, key: str, status_code: int, body: dict[str, Any]
-) -> AsyncCursor[Any]:
-    """Send the response of a claimed key; read it back with ``finish_store``.
-
-    Split so that a caller in pipeline mode can send its commit in the same round trip.
-    """
-    return await conn.execute(
+    cursor = await conn.execute(
         "UPDATE idempotency_keys SET response_status = %s, response_body = %s"
         " WHERE user_id = %s AND key = %s RETURNING response_status, response_body",
         (status_code, Jsonb(body), user_id, key),
     )
-
-
-async def finish_store(stored: AsyncCursor[Any], user_id: int, key: str) -> StoredResponse:
-    """The response as ``send_store`` stored it."""
-    row = await stored.fetchone()
+    row = await cursor.fetchone()
     if row is None:
         raise ValueError(f"idempotency key {key!r} of user {user_id} was not claimed")
     return StoredResponse(int(row[0]), row[1])

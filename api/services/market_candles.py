@@ -49,20 +49,16 @@ CALENDAR_UNITS = {Interval.W1: "week", Interval.MO1: "month"}
 # Decimals encode as JSON strings, datetimes as RFC 3339.
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
 
-_FIXED = """
+# The latest ``limit`` candles of a range, ascending; ``{}`` is the candle function's call.
+_LATEST = """
 SELECT * FROM (
     SELECT bucket_start, open, high, low, close, volume, trade_count
-    FROM candles_between(%(symbol)s, %(width)s, %(start)s, %(end)s)
+    FROM {}
     ORDER BY bucket_start DESC LIMIT %(limit)s
 ) AS latest ORDER BY bucket_start
 """
-_CALENDAR = """
-SELECT * FROM (
-    SELECT bucket_start, open, high, low, close, volume, trade_count
-    FROM candles_calendar_between(%(symbol)s, %(unit)s, %(start)s, %(end)s)
-    ORDER BY bucket_start DESC LIMIT %(limit)s
-) AS latest ORDER BY bucket_start
-"""
+_FIXED = _LATEST.format("candles_between(%(symbol)s, %(width)s, %(start)s, %(end)s)")
+_CALENDAR = _LATEST.format("candles_calendar_between(%(symbol)s, %(unit)s, %(start)s, %(end)s)")
 
 
 class CandleOut(BaseModel):

@@ -107,8 +107,8 @@ def buy_reserve(order_type: OrderType, value: Decimal, fee_rate_bps: int, band_b
     Rounded up to the money scale, so the reserve always covers what a fill can take.
     """
     band = band_bps if order_type in MARKETABLE_TYPES else 0
-    with_band = MONEY_CONTEXT.multiply(value, MONEY_CONTEXT.divide(BPS + band, BPS))
-    with_fee = MONEY_CONTEXT.multiply(with_band, MONEY_CONTEXT.divide(BPS + fee_rate_bps, BPS))
+    with_band = MONEY_CONTEXT.multiply(value, bps_factor(band))
+    with_fee = MONEY_CONTEXT.multiply(with_band, bps_factor(fee_rate_bps))
     try:
         return to_money(
             with_fee.quantize(MONEY_SCALE, rounding=ROUND_CEILING, context=MONEY_CONTEXT)
@@ -117,6 +117,11 @@ def buy_reserve(order_type: OrderType, value: Decimal, fee_rate_bps: int, band_b
         raise InvalidRequestError(
             f"the reserve of {with_fee} does not fit a money amount", code="order_value_too_large"
         ) from None
+
+
+def bps_factor(bps: int) -> Decimal:
+    """The factor that adds ``bps`` basis points: (10000 + bps) / 10000."""
+    return MONEY_CONTEXT.divide(BPS + bps, BPS)
 
 
 def _too_large(quantity: int, price: Decimal) -> InvalidRequestError:

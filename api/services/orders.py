@@ -130,10 +130,8 @@ def reserve_factors(settings: Settings) -> tuple[Decimal, Decimal]:
     Passed to order_place so that its reserve is the same Decimal, digit for digit.
     """
     return (
-        MONEY_CONTEXT.divide(
-            order_rules.BPS + settings.market_protection_band_bps, order_rules.BPS
-        ),
-        MONEY_CONTEXT.divide(order_rules.BPS + settings.fee_rate_bps, order_rules.BPS),
+        order_rules.bps_factor(settings.market_protection_band_bps),
+        order_rules.bps_factor(settings.fee_rate_bps),
     )
 
 

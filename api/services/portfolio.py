@@ -13,6 +13,7 @@ A holding without any price yet has last_price, market_value, unrealized and day
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -144,17 +145,20 @@ async def get_portfolio(
     available, locked = wallet if wallet is not None else (Decimal(0), Decimal(0))
     holdings = [value_holding(*row) for row in rows]
     balance = to_money(available + locked)
-    market_value = to_money(sum((h.market_value or Decimal(0) for h in holdings), Decimal(0)))
+    market_value = total(h.market_value for h in holdings)
     return Portfolio(
         cash=Cash(balance=balance, locked=locked, available=available),
         holdings=holdings,
         totals=Totals(
             market_value=market_value,
-            unrealized_pnl=to_money(
-                sum((h.unrealized_pnl or Decimal(0) for h in holdings), Decimal(0))
-            ),
-            realized_pnl=to_money(sum((h.realized_pnl for h in holdings), Decimal(0))),
-            day_change=to_money(sum((h.day_change or Decimal(0) for h in holdings), Decimal(0))),
+            unrealized_pnl=total(h.unrealized_pnl for h in holdings),
+            realized_pnl=total(h.realized_pnl for h in holdings),
+            day_change=total(h.day_change for h in holdings),
             total_value=to_money(balance + market_value),
         ),
     )
+
+
+def total(amounts: Iterable[Decimal | None]) -> Decimal:
+    """The sum of the known amounts, as money (an unknown one, None, counts as zero)."""
+    return to_money(sum((a for a in amounts if a is not None), Decimal(0)))

@@ -101,8 +101,9 @@ def check_text(value: str, name: str, len_max: int = ID_LEN_MAX) -> None:
 
 def check_price(value: Decimal, name: str) -> None:
     """Raise ValueError unless ``value`` is a positive Decimal that fits NUMERIC(18,4)."""
-    # The type test comes first: 1 and Decimal(1) are equal keys to the cache.
-    if type(value) is not Decimal or not _is_positive_money(value):
+    # The type test comes first: 1 and Decimal(1) are equal keys to the cache. A signalling
+    # NaN cannot be hashed, so non-finite values are refused before the cache is asked.
+    if type(value) is not Decimal or not value.is_finite() or not _is_positive_money(value):
         raise ValueError(
             f"{name} must be a positive Decimal below 10**14 with at most 4 places, got {value!r}"
         )

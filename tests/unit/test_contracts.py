@@ -282,6 +282,7 @@ def test_a_refused_value_stays_refused_after_valid_ones_were_checked() -> None:
     [
         ({"price": 101.25}, "price must be a positive Decimal"),
         ({"price": Decimal("NaN")}, "price must be a positive Decimal"),
+        ({"price": Decimal("sNaN")}, "price must be a positive Decimal"),
         ({"size": 0}, "size must be an int >= 1"),
         ({"size": True}, "size must be an int >= 1"),
         ({"ts_event_ns": 0}, "ts_event_ns must be an int >= 1"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from api.feeds.order_feed import OrderSubscriber, Resync, parse_payload
+from api.feeds.order_feed import OrderSubscriber, Resync, order_of, read_payload
 from api.feeds.price_events import iso_of_ns, price_e4
 from api.feeds.price_hub import PriceClient, PriceHub, Quote
 
@@ -95,7 +95,8 @@ def test_wire_formats_are_exact() -> None:
 def test_an_order_stream_that_falls_behind_ends_with_a_resync() -> None:
     async def scenario() -> list[object]:
         subscriber = OrderSubscriber(1, queue_max=2)
-        user_id, _, order = parse_payload(PAYLOAD)
+        user_id, data = read_payload(PAYLOAD)
+        _, order = order_of(data)
         assert user_id == 42 and order is not None
         for _ in range(5):
             subscriber.put(order)
