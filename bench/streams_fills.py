@@ -30,6 +30,7 @@ import psycopg
 
 from bench.exceptions import BenchError
 from bench.orders_api import pgbench_threads
+from bench.orders_setup import funded_user
 from bench.pg_ceiling import PgbenchLoad, _run_pgbench, parse_pgbench_output
 from bench.report import HostInfo, Result, Row
 from bench.streams_ticks import (
@@ -42,7 +43,6 @@ from bench.streams_ticks import (
 )
 from core.contracts import EXECUTION_REPORTS, ExecType, ExecutionReport, OrderStatus, Side
 from core.instruments import instrument_universe
-from core.ledger import AccountKind, TxnKind, open_user_accounts, post, system, user
 from core.money import notional
 from core.settings import PROJECT_ROOT, Settings
 from infra.migrate import load_invariants
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 BENCH_DATABASE = "bench_streams_fills"
 SETTLE_FILLS_SCRIPT = PROJECT_ROOT / "bench" / "sql" / "settle_fills.sql"
 GOAL_FILLS_PER_S = 5_000
-USER_CASH = Decimal("1000000000")
 FILL_QTY = 10
 FILL_PX = Decimal("100.00")
 PGBENCH_MARGIN_S = 60.0
@@ -101,28 +100,7 @@ def pgbench_batch(settings: Settings, load: FillsLoad) -> int:
 async def prepare_orders(dsn: str, settings: Settings, load: FillsLoad, symbol: str) -> Prepared:
     """Users with cash, holdings rows, the agent's orders and pgbench's, all in bulk."""
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        user_ids = []
-        for _ in range(load.users):
-            cursor = await conn.execute(
-                "INSERT INTO users (email, password_hash)"
-                " VALUES (gen_random_uuid() || '@bench.invalid', 'x') RETURNING id"
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                raise BenchError("no user id returned")
-            uid = int(row[0])
-            await open_user_accounts(conn, uid, settings.currency)
-            await post(
-                conn,
-                TxnKind.DEPOSIT,
-                [
-                    user(AccountKind.CASH_AVAILABLE, uid, USER_CASH),
-                    system(AccountKind.PAYMENT_GATEWAY_CLEARING, -USER_CASH),
-                ],
-                currency=settings.currency,
-                external_ref=f"bench-fills-deposit-{uid}",
-            )
-            user_ids.append(uid)
+        user_ids = [await funded_user(conn, settings) for _ in range(load.users)]
         await conn.commit()
         orders = {uuid.uuid4(): user_ids[i % len(user_ids)] for i in range(load.orders)}
         quantity = FILL_QTY * load.fills_per_order
