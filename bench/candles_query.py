@@ -14,7 +14,6 @@ The ratio is API p99 / pgbench p99 (lower is better; >= 1 by construction).
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from api.security.tokens import issue_access_token
 from bench.orders_api import percentile
 from bench.orders_setup import free_port, served_settings
 from bench.pg_ceiling import _run_pgbench
-from bench.report import HostInfo, Result, Row
+from bench.report import HostInfo, Result, Row, against_ceilings
 from bench.sse import api_process
 from bench.streams_ticks import migrated_database
 from core.instruments import instrument_universe
@@ -208,16 +207,12 @@ def measure(settings: Settings, host: HostInfo, plan: CandlesPlan) -> list[Row]:
 def goals(rows: Sequence[Row]) -> list[str]:
     """The issue's goal: one day of 1m candles in <= 10 ms at p99; a year of 1d reported."""
     lines = []
-    for row in rows:
-        if row.ceiling is None:
-            continue
-        r = row.result
+    for r, ceiling, ratio in against_ceilings(rows):
         goal = ""
         if "day_of_1m" in r.name:
             met = r.value <= GOAL_DAY_OF_1M_P99_MS
             goal = f", goal {GOAL_DAY_OF_1M_P99_MS:.0f} ms {'met' if met else 'NOT met'}"
-        ratio = row.ratio if row.ratio is not None else math.nan
         lines.append(
-            f"{r.name}: {r.value:.1f} ms ({ratio:.2f}x pgbench's {row.ceiling.value:.1f} ms){goal}"
+            f"{r.name}: {r.value:.1f} ms ({ratio:.2f}x pgbench's {ceiling.value:.1f} ms){goal}"
         )
     return lines

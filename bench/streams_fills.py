@@ -32,7 +32,7 @@ from bench.exceptions import BenchError
 from bench.orders_api import pgbench_threads
 from bench.orders_setup import funded_user
 from bench.pg_ceiling import PgbenchLoad, _run_pgbench, parse_pgbench_output
-from bench.report import HostInfo, Result, Row
+from bench.report import HostInfo, Result, Row, against_ceilings
 from bench.streams_ticks import (
     end_offsets,
     measure_group,
@@ -297,13 +297,10 @@ def measure(settings: Settings, host: HostInfo, load: FillsLoad) -> list[Row]:
 def goals(rows: Sequence[Row]) -> list[str]:
     """The issue's goal against the agent's row."""
     lines = []
-    for row in rows:
-        if row.ceiling is None:
-            continue
-        value = row.result.value
-        verdict = "met" if value >= GOAL_FILLS_PER_S else "NOT met"
+    for result, _, ratio in against_ceilings(rows):
+        verdict = "met" if result.value >= GOAL_FILLS_PER_S else "NOT met"
         lines.append(
-            f"{row.result.name}: {value:,.0f} fills/s settled, goal {GOAL_FILLS_PER_S:,}"
-            f" {verdict}; {row.ratio or 0.0:.3f} of pgbench running the same SQL"
+            f"{result.name}: {result.value:,.0f} fills/s settled, goal {GOAL_FILLS_PER_S:,}"
+            f" {verdict}; {ratio:.3f} of pgbench running the same SQL"
         )
     return lines
