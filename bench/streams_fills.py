@@ -282,12 +282,7 @@ def measure(settings: Settings, host: HostInfo, load: FillsLoad) -> list[Row]:
             "settle_concurrency": settings.settle_concurrency,
             "window": "group stable -> committed offsets at end",
         }
-        details: dict[str, int | float] = {
-            "fills_measured": run.messages,
-            "duration_s": round(run.duration_s, 3),
-            "startup_s": round(run.startup_s, 3),
-            "wall_s": round(run.wall_s, 3),
-        }
+        details: dict[str, int | float] = {"fills_measured": run.messages, **run.timings()}
         mine = Result.now(
             "streams.fills.settled", run.msgs_per_s, "fills/s", conditions, host, details
         )
