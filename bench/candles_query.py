@@ -26,10 +26,9 @@ import psycopg
 
 from api.security.tokens import issue_access_token
 from bench.orders_api import percentile
-from bench.orders_setup import free_port, served_settings
+from bench.orders_setup import api_server_process, free_port, served_settings
 from bench.pg_ceiling import _run_pgbench
 from bench.report import HostInfo, Result, Row, against_ceilings
-from bench.sse import api_process
 from bench.streams_ticks import migrated_database
 from core.instruments import instrument_universe
 from core.settings import Settings
@@ -170,7 +169,7 @@ def measure(settings: Settings, host: HostInfo, plan: CandlesPlan) -> list[Row]:
             update={"api_port": free_port()}
         )
         token = issue_access_token(served, int(row[0]), two_factor=False)
-        with api_process(served, workdir / "api.log"):
+        with api_server_process(served, workdir / "api.log"):
             url = f"http://{served.api_host}:{served.api_port}"
             logging.getLogger("httpx").setLevel(logging.WARNING)
             for query in queries:

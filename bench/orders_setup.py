@@ -240,6 +240,15 @@ def api_server(settings: Settings, log_path: Path, workers: int = 1) -> Iterator
     Each worker has its own rate-limit counters (api/security/ratelimit.py): the benchmark
     sets its limits out of reach, so that changes nothing here.
     """
+    with api_server_process(settings, log_path, workers):
+        yield f"http://{settings.api_host}:{settings.api_port}"
+
+
+@contextmanager
+def api_server_process(
+    settings: Settings, log_path: Path, workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the API with ``settings`` until it answers; yield its (parent) process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
     env |= settings_env(settings)
     url = f"http://{settings.api_host}:{settings.api_port}"
@@ -254,7 +263,7 @@ def api_server(settings: Settings, log_path: Path, workers: int = 1) -> Iterator
         try:
             _wait_ready(process, url, settings.startup_timeout_s, log_path)
             log.info("API server pid %d serving %s", process.pid, url)
-            yield url
+            yield process
         finally:
             _stop(process, settings.shutdown_timeout_s, server_log)
 
