@@ -207,29 +207,21 @@ def main(argv: list[str] | None = None) -> int:
             _record(measure(settings, args), "ceilings", write_docs=write_docs)
         if args.only in (None, "orders"):
             orders = measure_orders(settings, args)
-            _record(orders, "orders", write_docs=write_docs)
-            for line in orders_api.goals(orders):
-                sys.stdout.write(f"goal: {line}\n")
+            _record(orders, "orders", write_docs=write_docs, goals=orders_api.goals(orders))
         if args.only in (None, "fix", "ticks"):
             _fix_and_ticks(settings, args, write_docs=write_docs)
         if args.only in (None, "streams-ticks"):
             load = streams_ticks.TicksLoad(args.streams_ticks, workers=args.streams_ticks_workers)
             rows = streams_ticks.measure(settings, host_info(settings), load)
-            _record(rows, "streams-ticks", write_docs=write_docs)
-            for line in streams_ticks.goals(rows):
-                sys.stdout.write(f"goal: {line}\n")
+            _record(rows, "streams-ticks", write_docs=write_docs, goals=streams_ticks.goals(rows))
         if args.only in (None, "streams-fills"):
             fills = streams_fills.measure(
                 settings, host_info(settings), streams_fills.FillsLoad(args.streams_fills)
             )
-            _record(fills, "streams-fills", write_docs=write_docs)
-            for line in streams_fills.goals(fills):
-                sys.stdout.write(f"goal: {line}\n")
+            _record(fills, "streams-fills", write_docs=write_docs, goals=streams_fills.goals(fills))
         if args.only in (None, "recon"):
             rows = recon.measure(recon.ReconLoad(args.recon_sizes), settings.state_dir)
-            _record(rows, "recon", write_docs=write_docs)
-            for line in recon.goals(rows):
-                sys.stdout.write(f"goal: {line}\n")
+            _record(rows, "recon", write_docs=write_docs, goals=recon.goals(rows))
         if args.only in (None, "sse", "candles-query"):
             _client_feeds(settings, args, write_docs=write_docs)
     except StackNotRunningError as exc:
@@ -252,9 +244,7 @@ def _fix_and_ticks(settings: Settings, args: argparse.Namespace, *, write_docs: 
             args.ticks_workers, args.ticks_seconds, args.ticks_warmup_seconds
         )
         ticks = sim_ticks.measure(settings, host, ticks_load)
-        _record(ticks, "ticks", write_docs=write_docs)
-        for line in sim_ticks.goals(ticks):
-            sys.stdout.write(f"goal: {line}\n")
+        _record(ticks, "ticks", write_docs=write_docs, goals=sim_ticks.goals(ticks))
 
 
 def _client_feeds(settings: Settings, args: argparse.Namespace, *, write_docs: bool) -> None:
@@ -271,18 +261,17 @@ def _client_feeds(settings: Settings, args: argparse.Namespace, *, write_docs: b
             client_batch_ms=args.sse_client_batch_ms,
         )
         rows = sse.measure(settings, host, load)
-        _record(rows, "sse", write_docs=write_docs)
-        for line in sse.goals(rows, settings.conflation_ms):
-            sys.stdout.write(f"goal: {line}\n")
+        _record(rows, "sse", write_docs=write_docs, goals=sse.goals(rows, settings.conflation_ms))
     if args.only in (None, "candles-query"):
         plan = candles_query.CandlesPlan(queries=args.candles_queries, days=args.candles_days)
         rows = candles_query.measure(settings, host, plan)
-        _record(rows, "candles-query", write_docs=write_docs)
-        for line in candles_query.goals(rows):
-            sys.stdout.write(f"goal: {line}\n")
+        _record(rows, "candles-query", write_docs=write_docs, goals=candles_query.goals(rows))
 
 
-def _record(rows: Sequence[Row], label: str, *, write_docs: bool) -> None:
+def _record(
+    rows: Sequence[Row], label: str, *, write_docs: bool, goals: Sequence[str] = ()
+) -> None:
+    """Print the table, write the results (and the docs), then print each goal line."""
     sys.stdout.write(render_table(rows))
     path = publish(
         rows, label=label, results_dir=RESULTS_DIR, docs_path=DOCS_PATH if write_docs else None
@@ -290,6 +279,8 @@ def _record(rows: Sequence[Row], label: str, *, write_docs: bool) -> None:
     sys.stdout.write(f"results: {os.path.relpath(path)}\n")
     if write_docs:
         sys.stdout.write(f"appended to {os.path.relpath(DOCS_PATH)}\n")
+    for line in goals:
+        sys.stdout.write(f"goal: {line}\n")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ The ratio is API p99 / pgbench p99 (lower is better; >= 1 by construction).
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -27,10 +26,9 @@ import psycopg
 
 from api.security.tokens import issue_access_token
 from bench.orders_api import percentile
-from bench.orders_setup import free_port, served_settings
+from bench.orders_setup import api_server_process, free_port, served_settings
 from bench.pg_ceiling import _run_pgbench
-from bench.report import HostInfo, Result, Row
-from bench.sse import api_process
+from bench.report import HostInfo, Result, Row, against_ceilings
 from bench.streams_ticks import migrated_database
 from core.instruments import instrument_universe
 from core.settings import Settings
@@ -171,7 +169,7 @@ def measure(settings: Settings, host: HostInfo, plan: CandlesPlan) -> list[Row]:
             update={"api_port": free_port()}
         )
         token = issue_access_token(served, int(row[0]), two_factor=False)
-        with api_process(served, workdir / "api.log"):
+        with api_server_process(served, workdir / "api.log"):
             url = f"http://{served.api_host}:{served.api_port}"
             logging.getLogger("httpx").setLevel(logging.WARNING)
             for query in queries:
@@ -208,16 +206,12 @@ def measure(settings: Settings, host: HostInfo, plan: CandlesPlan) -> list[Row]:
 def goals(rows: Sequence[Row]) -> list[str]:
     """The issue's goal: one day of 1m candles in <= 10 ms at p99; a year of 1d reported."""
     lines = []
-    for row in rows:
-        if row.ceiling is None:
-            continue
-        r = row.result
+    for r, ceiling, ratio in against_ceilings(rows):
         goal = ""
         if "day_of_1m" in r.name:
             met = r.value <= GOAL_DAY_OF_1M_P99_MS
             goal = f", goal {GOAL_DAY_OF_1M_P99_MS:.0f} ms {'met' if met else 'NOT met'}"
-        ratio = row.ratio if row.ratio is not None else math.nan
         lines.append(
-            f"{r.name}: {r.value:.1f} ms ({ratio:.2f}x pgbench's {row.ceiling.value:.1f} ms){goal}"
+            f"{r.name}: {r.value:.1f} ms ({ratio:.2f}x pgbench's {ceiling.value:.1f} ms){goal}"
         )
     return lines

@@ -150,8 +150,8 @@ async def _seed(settings: Settings, users: int) -> list[int]:
     return user_ids
 
 
-async def _make_user(conn: AsyncConn, settings: Settings) -> int:
-    """A user with verified 2FA and KYC (placeholder ciphertext) and USER_CASH deposited."""
+async def funded_user(conn: AsyncConn, settings: Settings) -> int:
+    """A new user with its ledger accounts and USER_CASH deposited; returns its id."""
     cursor = await conn.execute(
         "INSERT INTO users (email, password_hash) VALUES (%s, 'not-a-login') RETURNING id",
         (f"bench-{uuid.uuid4().hex[:12]}@example.com",),
@@ -161,6 +161,22 @@ async def _make_user(conn: AsyncConn, settings: Settings) -> int:
         raise BenchError("inserting a benchmark user returned no id")
     user_id = int(row[0])
     await open_user_accounts(conn, user_id, settings.currency)
+    await post(
+        conn,
+        TxnKind.DEPOSIT,
+        [
+            user(AccountKind.CASH_AVAILABLE, user_id, USER_CASH),
+            system(AccountKind.PAYMENT_GATEWAY_CLEARING, -USER_CASH),
+        ],
+        currency=settings.currency,
+        external_ref=f"bench-deposit-{uuid.uuid4().hex}",
+    )
+    return user_id
+
+
+async def _make_user(conn: AsyncConn, settings: Settings) -> int:
+    """A funded user with verified 2FA and KYC (placeholder ciphertext)."""
+    user_id = await funded_user(conn, settings)
     await conn.execute(
         "INSERT INTO user_totp (user_id, secret_ciphertext, secret_nonce, key_id,"
         " is_verified, verified_at) VALUES (%s, 'x', %s, 'bench', true, now())",
@@ -172,16 +188,6 @@ async def _make_user(conn: AsyncConn, settings: Settings) -> int:
         " national_id_ciphertext, national_id_nonce, address_ciphertext, address_nonce,"
         " reviewed_at) VALUES (%s, 'VERIFIED', 'bench', 'x', %s, 'x', %s, 'x', %s, 'x', %s, now())",
         (user_id, _NONCE, _NONCE, _NONCE, _NONCE),
-    )
-    await post(
-        conn,
-        TxnKind.DEPOSIT,
-        [
-            user(AccountKind.CASH_AVAILABLE, user_id, USER_CASH),
-            system(AccountKind.PAYMENT_GATEWAY_CLEARING, -USER_CASH),
-        ],
-        currency=settings.currency,
-        external_ref=f"bench-deposit-{uuid.uuid4().hex}",
     )
     return user_id
 
@@ -234,6 +240,15 @@ def api_server(settings: Settings, log_path: Path, workers: int = 1) -> Iterator
     Each worker has its own rate-limit counters (api/security/ratelimit.py): the benchmark
     sets its limits out of reach, so that changes nothing here.
     """
+    with api_server_process(settings, log_path, workers):
+        yield f"http://{settings.api_host}:{settings.api_port}"
+
+
+@contextmanager
+def api_server_process(
+    settings: Settings, log_path: Path, workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the API with ``settings`` until it answers; yield its (parent) process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
     env |= settings_env(settings)
     url = f"http://{settings.api_host}:{settings.api_port}"
@@ -248,7 +263,7 @@ def api_server(settings: Settings, log_path: Path, workers: int = 1) -> Iterator
         try:
             _wait_ready(process, url, settings.startup_timeout_s, log_path)
             log.info("API server pid %d serving %s", process.pid, url)
-            yield url
+            yield process
         finally:
             _stop(process, settings.shutdown_timeout_s, server_log)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,6 +138,13 @@ class Row:
         if self.ceiling is not None:
             out["ceiling"] = {"name": self.ceiling.name, "value": self.ceiling.value}
         return out
+
+
+def against_ceilings(rows: Iterable[Row]) -> Iterator[tuple[Result, Ceiling, float]]:
+    """Each measured row's result, its ceiling and their ratio; ceiling rows are left out."""
+    for row in rows:
+        if row.ceiling is not None:
+            yield row.result, row.ceiling, ratio(row.result, row.ceiling)
 
 
 def format_figure(value: float) -> str:

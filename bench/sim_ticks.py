@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench.exceptions import BenchError
-from bench.report import Ceiling, HostInfo, Result, Row
+from bench.report import Ceiling, HostInfo, Result, Row, against_ceilings
 from core.contracts import TICKS, Tick
 from core.settings import Settings
 from fixbridge.simulator.feed import Feed, PriceBoard
@@ -307,12 +307,10 @@ def measure(settings: Settings, host: HostInfo, load: TickLoad) -> list[Row]:
 def goals(rows: Sequence[Row]) -> list[str]:
     """One line per feed row: its ticks/s against the issue's 200k ticks/s goal."""
     lines = []
-    for row in rows:
-        if row.ceiling is None:
-            continue
-        verdict = "met" if row.result.value >= GOAL_TICKS_PER_S else "NOT met"
+    for result, ceiling, ratio in against_ceilings(rows):
+        verdict = "met" if result.value >= GOAL_TICKS_PER_S else "NOT met"
         lines.append(
-            f"{row.result.name}: {row.result.value:,.0f} ticks/s, goal {GOAL_TICKS_PER_S:,}"
-            f" {verdict} (ratio {row.ratio:.2f} to {row.ceiling.name})"
+            f"{result.name}: {result.value:,.0f} ticks/s, goal {GOAL_TICKS_PER_S:,}"
+            f" {verdict} (ratio {ratio:.2f} to {ceiling.name})"
         )
     return lines

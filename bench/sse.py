@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import resource
 import subprocess
@@ -29,14 +28,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 from websockets.asyncio.client import connect
@@ -46,7 +43,7 @@ from api.security.tokens import issue_access_token
 from bench import cpu
 from bench.exceptions import BenchError
 from bench.orders_api import percentile
-from bench.orders_setup import free_port, served_settings, settings_env
+from bench.orders_setup import api_server_process, free_port, served_settings
 from bench.report import HostInfo, Result, Row
 from bench.streams_ticks import migrated_database, running_workers, stream_topics
 from core.contracts import CONFLATED_PRICES, TICKS, Tick
@@ -59,7 +56,6 @@ BENCH_DATABASE = "bench_sse"
 GOAL_CLIENTS = 10_000
 GOAL_EXTRA_DELAY_MS = 100
 GOAL_BYTES_PER_CONNECTION = 20 * 1024
-STARTUP_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 600.0
 PRODUCE_STEP_S = 0.01
 KB = 1024
@@ -124,38 +120,6 @@ def _create_user(dsn: str) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
-
-
-@contextmanager
-def api_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m api`` with ``settings``, ready; stopped at the end."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
-    env |= settings_env(settings) | {"PYTHONPATH": str(PROJECT_ROOT)}
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out
-        )
-    try:
-        url = f"http://{settings.api_host}:{settings.api_port}/healthz"
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise BenchError(f"the API did not start: {tail}")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == httpx.codes.OK:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=settings.shutdown_timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def produce_ticks(
@@ -330,7 +294,7 @@ def measure(settings: Settings, host: HostInfo, load: SseLoad) -> list[Row]:
             }
         )
         token = issue_access_token(served, _create_user(dsn), two_factor=False)
-        with api_process(served, workdir / "api.log") as api:
+        with api_server_process(served, workdir / "api.log") as api:
             url = f"http://{served.api_host}:{served.api_port}"
             return _run(
                 settings,

@@ -30,8 +30,9 @@ import psycopg
 
 from bench.exceptions import BenchError
 from bench.orders_api import pgbench_threads
+from bench.orders_setup import funded_user
 from bench.pg_ceiling import PgbenchLoad, _run_pgbench, parse_pgbench_output
-from bench.report import HostInfo, Result, Row
+from bench.report import HostInfo, Result, Row, against_ceilings
 from bench.streams_ticks import (
     end_offsets,
     measure_group,
@@ -42,7 +43,6 @@ from bench.streams_ticks import (
 )
 from core.contracts import EXECUTION_REPORTS, ExecType, ExecutionReport, OrderStatus, Side
 from core.instruments import instrument_universe
-from core.ledger import AccountKind, TxnKind, open_user_accounts, post, system, user
 from core.money import notional
 from core.settings import PROJECT_ROOT, Settings
 from infra.migrate import load_invariants
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 BENCH_DATABASE = "bench_streams_fills"
 SETTLE_FILLS_SCRIPT = PROJECT_ROOT / "bench" / "sql" / "settle_fills.sql"
 GOAL_FILLS_PER_S = 5_000
-USER_CASH = Decimal("1000000000")
 FILL_QTY = 10
 FILL_PX = Decimal("100.00")
 PGBENCH_MARGIN_S = 60.0
@@ -101,28 +100,7 @@ def pgbench_batch(settings: Settings, load: FillsLoad) -> int:
 async def prepare_orders(dsn: str, settings: Settings, load: FillsLoad, symbol: str) -> Prepared:
     """Users with cash, holdings rows, the agent's orders and pgbench's, all in bulk."""
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        user_ids = []
-        for _ in range(load.users):
-            cursor = await conn.execute(
-                "INSERT INTO users (email, password_hash)"
-                " VALUES (gen_random_uuid() || '@bench.invalid', 'x') RETURNING id"
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                raise BenchError("no user id returned")
-            uid = int(row[0])
-            await open_user_accounts(conn, uid, settings.currency)
-            await post(
-                conn,
-                TxnKind.DEPOSIT,
-                [
-                    user(AccountKind.CASH_AVAILABLE, uid, USER_CASH),
-                    system(AccountKind.PAYMENT_GATEWAY_CLEARING, -USER_CASH),
-                ],
-                currency=settings.currency,
-                external_ref=f"bench-fills-deposit-{uid}",
-            )
-            user_ids.append(uid)
+        user_ids = [await funded_user(conn, settings) for _ in range(load.users)]
         await conn.commit()
         orders = {uuid.uuid4(): user_ids[i % len(user_ids)] for i in range(load.orders)}
         quantity = FILL_QTY * load.fills_per_order
@@ -304,12 +282,7 @@ def measure(settings: Settings, host: HostInfo, load: FillsLoad) -> list[Row]:
             "settle_concurrency": settings.settle_concurrency,
             "window": "group stable -> committed offsets at end",
         }
-        details: dict[str, int | float] = {
-            "fills_measured": run.messages,
-            "duration_s": round(run.duration_s, 3),
-            "startup_s": round(run.startup_s, 3),
-            "wall_s": round(run.wall_s, 3),
-        }
+        details: dict[str, int | float] = {"fills_measured": run.messages, **run.timings()}
         mine = Result.now(
             "streams.fills.settled", run.msgs_per_s, "fills/s", conditions, host, details
         )
@@ -319,13 +292,10 @@ def measure(settings: Settings, host: HostInfo, load: FillsLoad) -> list[Row]:
 def goals(rows: Sequence[Row]) -> list[str]:
     """The issue's goal against the agent's row."""
     lines = []
-    for row in rows:
-        if row.ceiling is None:
-            continue
-        value = row.result.value
-        verdict = "met" if value >= GOAL_FILLS_PER_S else "NOT met"
+    for result, _, ratio in against_ceilings(rows):
+        verdict = "met" if result.value >= GOAL_FILLS_PER_S else "NOT met"
         lines.append(
-            f"{row.result.name}: {value:,.0f} fills/s settled, goal {GOAL_FILLS_PER_S:,}"
-            f" {verdict}; {row.ratio or 0.0:.3f} of pgbench running the same SQL"
+            f"{result.name}: {result.value:,.0f} fills/s settled, goal {GOAL_FILLS_PER_S:,}"
+            f" {verdict}; {ratio:.3f} of pgbench running the same SQL"
         )
     return lines

@@ -361,6 +361,14 @@ class GroupRun:
         """Messages per second in the measured window."""
         return self.messages / self.duration_s
 
+    def timings(self) -> dict[str, float]:
+        """The window, start-up and wall seconds, rounded for a result's details."""
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "startup_s": round(self.startup_s, 3),
+            "wall_s": round(self.wall_s, 3),
+        }
+
 
 def measure_group(
     settings: Settings,
@@ -573,9 +581,7 @@ def measure(settings: Settings, host: HostInfo, load: TicksLoad) -> list[Row]:
             details: dict[str, int | float] = {
                 "ticks_per_s_all_workers": round(run.msgs_per_s),
                 "ticks_measured": run.messages,
-                "duration_s": round(run.duration_s, 3),
-                "startup_s": round(run.startup_s, 3),
-                "wall_s": round(run.wall_s, 3),
+                **run.timings(),
                 "ratio_to_kafka_consume": round(per_worker[count] / raw.value, 4),
                 **run.cpu,
             }

@@ -21,7 +21,8 @@ import psycopg
 import pytest
 from polars.testing import assert_frame_equal
 
-from bench.streams_fills import FILL_PX, FILL_QTY, USER_CASH, FillsLoad, make_reports
+from bench.orders_setup import USER_CASH
+from bench.streams_fills import FILL_PX, FILL_QTY, FillsLoad, make_reports
 from bench.streams_fills import prepare_orders as prepare_fill_orders
 from core.contracts import EXECUTION_REPORTS
 from core.instruments import DEFAULT_INSTRUMENTS, seed_instruments

@@ -16,6 +16,7 @@ from bench.report import (
     HostInfo,
     Result,
     Row,
+    against_ceilings,
     append_markdown,
     markdown_row,
     ratio,
@@ -96,6 +97,16 @@ def test_ratio_refuses_a_ceiling_that_is_not_positive(ceiling_value: float) -> N
 def test_ratio_refuses_different_units() -> None:
     with pytest.raises(ValueError, match="compare"):
         ratio(_result("mine", 1.0, "tps"), _result("ceiling", 1.0, "msgs/s"))
+
+
+def test_against_ceilings_leaves_ceiling_rows_out_and_gives_each_ratio() -> None:
+    ceiling = _result("kafka.consume", 600_000.0)
+    mine = _result("streams.candles", 150_000.0)
+
+    [(result, of, share)] = against_ceilings([Row(ceiling), Row(mine, ceiling)])
+
+    assert (result, of) == (mine, ceiling)
+    assert share == pytest.approx(0.25)
 
 
 def test_row_of_a_ceiling_has_no_ratio_and_says_it_is_the_ceiling() -> None:
