@@ -18,11 +18,12 @@ from datetime import datetime
 from decimal import Decimal
 
 import psycopg
-from confluent_kafka import Producer
 
 from core.contracts import EXECUTION_REPORTS, ExecType, ExecutionReport, OrderStatus, Side
 from core.money import notional, to_money
 from core.settings import Settings
+from fixbridge.bridge.exceptions import PublishError
+from fixbridge.bridge.publisher import KafkaPublisher
 from pipelines.exceptions import ReconciliationError
 
 Publish = Callable[[ExecutionReport], None]
@@ -168,32 +169,13 @@ def _audit(
 
 def kafka_publish(settings: Settings) -> Publish:
     """A publisher to the execution-reports topic that waits for Kafka's acknowledgement."""
-    # Idempotent and acks=all, like fixbridge's own publisher: a retry never duplicates a report.
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "client.id": "reconciliation-heal",
-        }
-    )
-    topic = settings.topic_execution_reports
-    timeout_s = settings.bridge_publish_timeout_s
+    # fixbridge's own publisher (idempotent, acks=all): a retry never duplicates a report.
+    publisher = KafkaPublisher(settings)
 
     def publish(report: ExecutionReport) -> None:
-        errors: list[str] = []
-
-        def on_delivery(error: object, _message: object) -> None:
-            if error is not None:
-                errors.append(str(error))
-
-        producer.produce(
-            topic,
-            key=report.kafka_key(),
-            value=EXECUTION_REPORTS.encode(report),
-            on_delivery=on_delivery,
-        )
-        if producer.flush(timeout_s) or errors:
-            raise HealPublishError(f"heal of {report.exec_id} not acknowledged: {errors}")
+        try:
+            publisher.publish(report)
+        except PublishError as exc:
+            raise HealPublishError(f"heal of {report.exec_id} not acknowledged: {exc}") from exc
 
     return publish
