@@ -20,11 +20,12 @@ from decimal import Decimal
 import psycopg
 
 from core.contracts import EXECUTION_REPORTS, ExecType, ExecutionReport, OrderStatus, Side
-from core.money import notional, to_money
+from core.money import notional
 from core.settings import Settings
 from fixbridge.bridge.exceptions import PublishError
 from fixbridge.bridge.publisher import KafkaPublisher
 from pipelines.exceptions import ReconciliationError
+from streams.settlement_rules import average_price
 
 Publish = Callable[[ExecutionReport], None]
 
@@ -118,7 +119,7 @@ def build_report(
         last_px=price,
         cum_qty=order.cum_qty,
         leaves_qty=max(order.quantity - order.cum_qty, 0),
-        avg_px=to_money(order.filled_notional / order.cum_qty),
+        avg_px=average_price(order.filled_notional, order.cum_qty),
         ts_transact_ns=_ns(datetime.fromisoformat(str(details["ex_exec_time"]))),
     )
 
