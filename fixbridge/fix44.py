@@ -1,4 +1,4 @@
-"""FIX 4.4 vocabulary shared by the bridge and the exchange simulator: tags, codes, safe reads.
+"""FIX 4.4 shared by the bridge and the exchange simulator: tags, codes, safe reads, builds.
 
 In quickfix-ssl 1.15 reading a missing tag with ``getField(int)`` aborts the whole process, so
 every read here checks ``isSetField`` first and a problem is raised as ``FixMessageError``, which
@@ -7,6 +7,7 @@ each side answers itself with a Reject (35=3) or BusinessMessageReject (35=j).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
@@ -57,7 +58,6 @@ MSG_BUSINESS_MESSAGE_REJECT = "j"
 REJECT_REQUIRED_TAG_MISSING = 1
 REJECT_VALUE_INCORRECT = 5
 REJECT_INCORRECT_DATA_FORMAT = 6
-REJECT_OTHER = 99
 BUSINESS_REJECT_OTHER = 0
 BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE = 3
 TEXT_LEN_MAX = 1024
@@ -97,3 +97,37 @@ def parse_decimal(tag: int, text: str) -> Decimal:
             f"tag {tag} is not a number: {text!r}", tag=tag, reason=REJECT_INCORRECT_DATA_FORMAT
         )
     return value
+
+
+def transact_time(ts_ns: int) -> str:
+    """A UTCTimestamp with microseconds, e.g. 20240916-03:45:00.123456."""
+    # Whole seconds and microseconds as integers: a float timestamp would lose the last digits.
+    seconds, rest_ns = divmod(ts_ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest_ns // 1000)
+    return moment.strftime("%Y%m%d-%H:%M:%S.%f")
+
+
+def build(kind: str, fields: list[tuple[int, str]]) -> fix.Message:
+    """A message of MsgType ``kind`` carrying ``fields`` as text, in order."""
+    message = fix.Message()
+    message.getHeader().setField(TAG_MSG_TYPE, kind)
+    for tag, value in fields:
+        message.setField(tag, value)
+    return message
+
+
+def reject_for(inbound: fix.Message, error: FixMessageError) -> fix.Message:
+    """The Reject (3) or BusinessMessageReject (j) answering ``inbound``."""
+    kind = MSG_BUSINESS_MESSAGE_REJECT if error.business else MSG_REJECT
+    fields = [
+        (TAG_REF_SEQ_NUM, optional(inbound.getHeader(), TAG_MSG_SEQ_NUM) or "0"),
+        (TAG_REF_MSG_TYPE, msg_type(inbound) or "?"),
+    ]
+    if error.business:
+        fields.append((TAG_BUSINESS_REJECT_REASON, str(error.reason)))
+    else:
+        fields.append((TAG_SESSION_REJECT_REASON, str(error.reason)))
+        if error.tag is not None:
+            fields.append((TAG_REF_TAG_ID, str(error.tag)))
+    fields.append((TAG_TEXT, error.text[:TEXT_LEN_MAX]))
+    return build(kind, fields)

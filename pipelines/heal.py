@@ -18,12 +18,14 @@ from datetime import datetime
 from decimal import Decimal
 
 import psycopg
-from confluent_kafka import Producer
 
 from core.contracts import EXECUTION_REPORTS, ExecType, ExecutionReport, OrderStatus, Side
-from core.money import notional, to_money
+from core.money import notional
 from core.settings import Settings
+from fixbridge.bridge.exceptions import PublishError
+from fixbridge.bridge.publisher import KafkaPublisher
 from pipelines.exceptions import ReconciliationError
+from streams.settlement_rules import average_price
 
 Publish = Callable[[ExecutionReport], None]
 
@@ -117,7 +119,7 @@ def build_report(
         last_px=price,
         cum_qty=order.cum_qty,
         leaves_qty=max(order.quantity - order.cum_qty, 0),
-        avg_px=to_money(order.filled_notional / order.cum_qty),
+        avg_px=average_price(order.filled_notional, order.cum_qty),
         ts_transact_ns=_ns(datetime.fromisoformat(str(details["ex_exec_time"]))),
     )
 
@@ -168,32 +170,13 @@ def _audit(
 
 def kafka_publish(settings: Settings) -> Publish:
     """A publisher to the execution-reports topic that waits for Kafka's acknowledgement."""
-    # Idempotent and acks=all, like fixbridge's own publisher: a retry never duplicates a report.
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "client.id": "reconciliation-heal",
-        }
-    )
-    topic = settings.topic_execution_reports
-    timeout_s = settings.bridge_publish_timeout_s
+    # fixbridge's own publisher (idempotent, acks=all): a retry never duplicates a report.
+    publisher = KafkaPublisher(settings)
 
     def publish(report: ExecutionReport) -> None:
-        errors: list[str] = []
-
-        def on_delivery(error: object, _message: object) -> None:
-            if error is not None:
-                errors.append(str(error))
-
-        producer.produce(
-            topic,
-            key=report.kafka_key(),
-            value=EXECUTION_REPORTS.encode(report),
-            on_delivery=on_delivery,
-        )
-        if producer.flush(timeout_s) or errors:
-            raise HealPublishError(f"heal of {report.exec_id} not acknowledged: {errors}")
+        try:
+            publisher.publish(report)
+        except PublishError as exc:
+            raise HealPublishError(f"heal of {report.exec_id} not acknowledged: {exc}") from exc
 
     return publish

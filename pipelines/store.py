@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-import polars as pl
 import psycopg
 
 from pipelines.compare import Comparison
@@ -99,21 +98,3 @@ def _json(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     return value if isinstance(value, int | str) else str(value)
-
-
-def breaks_of_run(conn: psycopg.Connection[tuple[object, ...]], run_id: int) -> pl.DataFrame:
-    """The stored breaks of a run: kind, exec id, ClOrdID, safety and heal state."""
-    rows = conn.execute(
-        "SELECT id, kind, exec_id, cl_ord_id, is_safe_to_heal, healed_at IS NOT NULL"
-        " FROM reconciliation_breaks WHERE run_id = %s ORDER BY id",
-        (run_id,),
-    ).fetchall()
-    schema = {
-        "id": pl.Int64(),
-        "kind": pl.String(),
-        "exec_id": pl.String(),
-        "cl_ord_id": pl.String(),
-        "is_safe_to_heal": pl.Boolean(),
-        "healed": pl.Boolean(),
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row")

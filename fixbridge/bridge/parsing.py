@@ -25,17 +25,14 @@ from core.exceptions import MoneyError
 from core.money import to_money
 from fixbridge.exceptions import FixMessageError
 from fixbridge.fix44 import (
-    MSG_BUSINESS_MESSAGE_REJECT,
     MSG_NEW_ORDER_SINGLE,
     MSG_ORDER_CANCEL_REQUEST,
     MSG_ORDER_STATUS_REQUEST,
-    MSG_REJECT,
     REJECT_INCORRECT_DATA_FORMAT,
     REJECT_VALUE_INCORRECT,
     SIDE_CODES,
     SIDES,
     TAG_AVG_PX,
-    TAG_BUSINESS_REJECT_REASON,
     TAG_CL_ORD_ID,
     TAG_CUM_QTY,
     TAG_EXEC_ID,
@@ -43,18 +40,12 @@ from fixbridge.fix44 import (
     TAG_LAST_PX,
     TAG_LAST_QTY,
     TAG_LEAVES_QTY,
-    TAG_MSG_SEQ_NUM,
-    TAG_MSG_TYPE,
     TAG_ORD_REJ_REASON,
     TAG_ORD_STATUS,
     TAG_ORD_TYPE,
     TAG_ORDER_QTY,
     TAG_ORIG_CL_ORD_ID,
     TAG_PRICE,
-    TAG_REF_MSG_TYPE,
-    TAG_REF_SEQ_NUM,
-    TAG_REF_TAG_ID,
-    TAG_SESSION_REJECT_REASON,
     TAG_SIDE,
     TAG_STOP_PX,
     TAG_SYMBOL,
@@ -62,10 +53,12 @@ from fixbridge.fix44 import (
     TAG_TIME_IN_FORCE,
     TAG_TRANSACT_TIME,
     TEXT_LEN_MAX,
+    build,
     msg_type,
     optional,
     parse_decimal,
     required,
+    transact_time,
 )
 
 # OrdRejReason (103) 6: duplicate order. The exchange refused a second order with a ClOrdID it
@@ -235,21 +228,6 @@ def parse_execution_report(message: fix.Message, now_ns: int) -> ExecutionReport
 # Writing.
 
 
-def transact_time(ts_ns: int) -> str:
-    """A UTCTimestamp with microseconds, e.g. 20240916-03:45:00.123456."""
-    seconds, rest_ns = divmod(ts_ns, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest_ns // 1000)
-    return moment.strftime("%Y%m%d-%H:%M:%S.%f")
-
-
-def _message(kind: str, fields: list[tuple[int, str]]) -> fix.Message:
-    message = fix.Message()
-    message.getHeader().setField(TAG_MSG_TYPE, kind)
-    for tag, value in fields:
-        message.setField(tag, value)
-    return message
-
-
 def new_order_single(order: NewOrder, now_ns: int) -> fix.Message:
     """The NewOrderSingle (D) of an order command; ClOrdID = the order id."""
     fields = [
@@ -265,12 +243,12 @@ def new_order_single(order: NewOrder, now_ns: int) -> fix.Message:
         fields.append((TAG_PRICE, str(order.price)))
     if order.trigger_price is not None:
         fields.append((TAG_STOP_PX, str(order.trigger_price)))
-    return _message(MSG_NEW_ORDER_SINGLE, fields)
+    return build(MSG_NEW_ORDER_SINGLE, fields)
 
 
 def order_cancel_request(order: OrderRef, cancel_id: str, now_ns: int) -> fix.Message:
     """The OrderCancelRequest (F) of an order; OrigClOrdID = the order id."""
-    return _message(
+    return build(
         MSG_ORDER_CANCEL_REQUEST,
         [
             (TAG_ORIG_CL_ORD_ID, order.order_id),
@@ -285,7 +263,7 @@ def order_cancel_request(order: OrderRef, cancel_id: str, now_ns: int) -> fix.Me
 
 def order_status_request(order: OrderRef) -> fix.Message:
     """The OrderStatusRequest (H) of an order; the answer is an ExecutionReport with ExecType I."""
-    return _message(
+    return build(
         MSG_ORDER_STATUS_REQUEST,
         [
             (TAG_CL_ORD_ID, order.order_id),
@@ -325,20 +303,3 @@ def _decimal_positive(text: str) -> bool:
     except InvalidOperation:
         return False
     return value.is_finite() and value > 0
-
-
-def reject_for(inbound: fix.Message, error: FixMessageError) -> fix.Message:
-    """The Reject (3) or BusinessMessageReject (j) answering ``inbound``."""
-    kind = MSG_BUSINESS_MESSAGE_REJECT if error.business else MSG_REJECT
-    fields = [
-        (TAG_REF_SEQ_NUM, optional(inbound.getHeader(), TAG_MSG_SEQ_NUM) or "0"),
-        (TAG_REF_MSG_TYPE, msg_type(inbound) or "?"),
-    ]
-    if error.business:
-        fields.append((TAG_BUSINESS_REJECT_REASON, str(error.reason)))
-    else:
-        fields.append((TAG_SESSION_REJECT_REASON, str(error.reason)))
-        if error.tag is not None:
-            fields.append((TAG_REF_TAG_ID, str(error.tag)))
-    fields.append((TAG_TEXT, error.text[:TEXT_LEN_MAX]))
-    return _message(kind, fields)

@@ -93,7 +93,7 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
             self._dispatch(message)
         except FixMessageError as exc:
             log.warning("rejecting %s: %s", _printable(message), exc.text)
-            fix.Session.sendToTarget(p.reject_for(message, exc), session_id)
+            fix.Session.sendToTarget(fix44.reject_for(message, exc), session_id)
         except PublishError as exc:
             self._fatal(str(exc))
         except Exception:
@@ -101,7 +101,7 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
             error = FixMessageError(
                 "internal error", tag=None, reason=fix44.BUSINESS_REJECT_OTHER, business=True
             )
-            fix.Session.sendToTarget(p.reject_for(message, error), session_id)
+            fix.Session.sendToTarget(fix44.reject_for(message, error), session_id)
 
     def _dispatch(self, message: fix.Message) -> None:
         kind = fix44.msg_type(message)

@@ -69,13 +69,13 @@ class ExchangeApplication(fix.Application):  # type: ignore[misc]  # quickfix ha
             self._dispatch(message, session_id)
         except FixMessageError as exc:
             log.info("rejecting %s from %s: %s", fix44.msg_type(message), session_id, exc.text)
-            fix.Session.sendToTarget(fm.reject_for(message, exc), session_id)
+            fix.Session.sendToTarget(fix44.reject_for(message, exc), session_id)
         except Exception:
             log.exception("failed to handle %s from %s", fix44.msg_type(message), session_id)
             error = FixMessageError(
                 "internal error", tag=None, reason=fix44.BUSINESS_REJECT_OTHER, business=True
             )
-            fix.Session.sendToTarget(fm.reject_for(message, error), session_id)
+            fix.Session.sendToTarget(fix44.reject_for(message, error), session_id)
 
     def _dispatch(self, message: fix.Message, session_id: fix.SessionID) -> None:
         kind = fix44.msg_type(message)

@@ -10,22 +10,17 @@ application answers them itself with a Reject (35=3) or BusinessMessageReject (3
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import quickfix as fix
 
 from core.contracts.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
 from fixbridge.exceptions import FixMessageError
 from fixbridge.fix44 import (
-    MSG_BUSINESS_MESSAGE_REJECT,
     MSG_EXECUTION_REPORT,
     MSG_ORDER_CANCEL_REJECT,
-    MSG_REJECT,
     REJECT_VALUE_INCORRECT,
     SIDE_CODES,
     SIDES,
     TAG_AVG_PX,
-    TAG_BUSINESS_REJECT_REASON,
     TAG_CL_ORD_ID,
     TAG_CUM_QTY,
     TAG_CXL_REJ_REASON,
@@ -35,8 +30,6 @@ from fixbridge.fix44 import (
     TAG_LAST_PX,
     TAG_LAST_QTY,
     TAG_LEAVES_QTY,
-    TAG_MSG_SEQ_NUM,
-    TAG_MSG_TYPE,
     TAG_ORD_REJ_REASON,
     TAG_ORD_STATUS,
     TAG_ORD_TYPE,
@@ -44,20 +37,16 @@ from fixbridge.fix44 import (
     TAG_ORDER_QTY,
     TAG_ORIG_CL_ORD_ID,
     TAG_PRICE,
-    TAG_REF_MSG_TYPE,
-    TAG_REF_SEQ_NUM,
-    TAG_REF_TAG_ID,
-    TAG_SESSION_REJECT_REASON,
     TAG_SIDE,
     TAG_SYMBOL,
     TAG_TEXT,
     TAG_TIME_IN_FORCE,
     TAG_TRANSACT_TIME,
-    TEXT_LEN_MAX,
-    msg_type,
+    build,
     optional,
     parse_decimal,
     required,
+    transact_time,
 )
 from fixbridge.simulator.matching import (
     TEXT_DUPLICATE,
@@ -124,15 +113,8 @@ def parse_new_order(message: fix.Message) -> NewOrderRequest:
     )
 
 
-def transact_time(ts_ns: int) -> str:
-    """A UTCTimestamp with microseconds, e.g. 20240916-03:45:00.123456."""
-    return datetime.fromtimestamp(ts_ns // 1000 / 1e6, tz=UTC).strftime("%Y%m%d-%H:%M:%S.%f")
-
-
 def execution_report(report: Report) -> fix.Message:
     """The FIX 4.4 ExecutionReport (8) of an engine report."""
-    message = fix.Message()
-    message.getHeader().setField(TAG_MSG_TYPE, MSG_EXECUTION_REPORT)
     fields: list[tuple[int, str]] = [
         (TAG_ORDER_ID, report.order_id),
         (TAG_CL_ORD_ID, report.cl_ord_id),
@@ -161,37 +143,20 @@ def execution_report(report: Report) -> fix.Message:
     if report.exec_type is ExecType.REJECTED:
         code = _ORD_REJ_REASONS.get(report.text or "", ORD_REJ_REASON_OTHER)
         fields.append((TAG_ORD_REJ_REASON, code))
-    for tag, value in fields:
-        message.setField(tag, value)
-    return message
+    return build(MSG_EXECUTION_REPORT, fields)
 
 
 def order_cancel_reject(reject: CancelReject) -> fix.Message:
     """The FIX 4.4 OrderCancelReject (9) of a refused cancel."""
-    message = fix.Message()
-    message.getHeader().setField(TAG_MSG_TYPE, MSG_ORDER_CANCEL_REJECT)
-    message.setField(TAG_ORDER_ID, reject.order_id)
-    message.setField(TAG_CL_ORD_ID, reject.cl_ord_id)
-    message.setField(TAG_ORIG_CL_ORD_ID, reject.orig_cl_ord_id)
-    message.setField(TAG_ORD_STATUS, ORD_STATUS_CODES[reject.ord_status])
-    message.setField(TAG_CXL_REJ_RESPONSE_TO, "1")  # to an OrderCancelRequest
-    message.setField(TAG_CXL_REJ_REASON, "1" if reject.unknown_order else "0")
-    message.setField(TAG_TEXT, reject.text)
-    return message
-
-
-def reject_for(inbound: fix.Message, error: FixMessageError) -> fix.Message:
-    """The Reject (3) or BusinessMessageReject (j) answering ``inbound``."""
-    message = fix.Message()
-    kind = MSG_BUSINESS_MESSAGE_REJECT if error.business else MSG_REJECT
-    message.getHeader().setField(TAG_MSG_TYPE, kind)
-    message.setField(TAG_REF_SEQ_NUM, optional(inbound.getHeader(), TAG_MSG_SEQ_NUM) or "0")
-    message.setField(TAG_REF_MSG_TYPE, msg_type(inbound) or "?")
-    if error.business:
-        message.setField(TAG_BUSINESS_REJECT_REASON, str(error.reason))
-    else:
-        message.setField(TAG_SESSION_REJECT_REASON, str(error.reason))
-        if error.tag is not None:
-            message.setField(TAG_REF_TAG_ID, str(error.tag))
-    message.setField(TAG_TEXT, error.text[:TEXT_LEN_MAX])
-    return message
+    return build(
+        MSG_ORDER_CANCEL_REJECT,
+        [
+            (TAG_ORDER_ID, reject.order_id),
+            (TAG_CL_ORD_ID, reject.cl_ord_id),
+            (TAG_ORIG_CL_ORD_ID, reject.orig_cl_ord_id),
+            (TAG_ORD_STATUS, ORD_STATUS_CODES[reject.ord_status]),
+            (TAG_CXL_REJ_RESPONSE_TO, "1"),  # to an OrderCancelRequest
+            (TAG_CXL_REJ_REASON, "1" if reject.unknown_order else "0"),
+            (TAG_TEXT, reject.text),
+        ],
+    )

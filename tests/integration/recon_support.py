@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 import psycopg
@@ -17,6 +18,10 @@ from core.contracts import ExecutionReport, Side
 from core.settings import Settings
 from fixbridge.simulator.matching import Fill
 from fixbridge.simulator.trade_report import Injection, ReportFiles, write_trade_report
+from pipelines.compare import Comparison, compare
+from pipelines.internal import load_internal_executions
+from pipelines.store import record_breaks, start_run
+from pipelines.trade_report import load_trade_report
 from streams.settlement import settle_report
 from tests.integration.settle_support import Exchange, place_order, setup_user
 
@@ -66,6 +71,36 @@ async def settle_all(
     """Settle ``reports`` with the settle agent's own function, one transaction each."""
     for report in reports:
         await settle_report(conn, report, settings)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """One recorded reconciliation run of ``DAY``: the comparison and what was stored."""
+
+    comparison: Comparison
+    run_id: int
+    safe: int
+    internal_rows: int
+
+
+def reconcile(settings: Settings, db_dsn: str, report_csv: Path) -> Reconciled:
+    """Compare the trade report at ``report_csv`` with the settled fills of ``DAY``; record it."""
+    report = load_trade_report(report_csv)
+    with psycopg.connect(db_dsn) as conn:
+        internal = load_internal_executions(conn, DAY, ZoneInfo(settings.market_tz))
+        comparison = compare(report.rows, internal)
+        run_id = start_run(conn, DAY)
+        safe = record_breaks(conn, run_id, comparison, report.rows.height, internal.height)
+    return Reconciled(comparison, run_id, safe, internal.height)
+
+
+def stored_exec_ids(db_dsn: str, run_id: int) -> list[str]:
+    """The exec ids of the breaks stored for ``run_id``, sorted."""
+    with psycopg.connect(db_dsn) as conn:
+        rows = conn.execute(
+            "SELECT exec_id FROM reconciliation_breaks WHERE run_id = %s", (run_id,)
+        ).fetchall()
+    return sorted(str(row[0]) for row in rows)
 
 
 def write_report(folder: Path, fills: list[Fill], injection: Injection) -> ReportFiles:

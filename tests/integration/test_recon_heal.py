@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -12,12 +11,8 @@ import pytest
 from core.contracts import EXECUTION_REPORTS, ExecutionReport
 from core.settings import Settings
 from fixbridge.simulator.trade_report import Injection
-from pipelines.compare import compare
 from pipelines.heal import heal_run, kafka_publish
-from pipelines.internal import load_internal_executions
-from pipelines.store import record_breaks, start_run
-from pipelines.trade_report import load_trade_report
-from tests.integration.recon_support import DAY, settle_all, trade_day, write_report
+from tests.integration.recon_support import reconcile, settle_all, trade_day, write_report
 from tests.integration.settle_support import violations
 from tests.integration.worker_support import (
     running_worker,
@@ -30,17 +25,6 @@ pytestmark = pytest.mark.integration
 AGENT_MODULE = "streams.settle"
 
 
-def _reconcile(settings: Settings, db_dsn: str, report_csv: Path) -> tuple[int, int]:
-    """Run the comparison and record it; return (run id, breaks)."""
-    report = load_trade_report(report_csv)
-    with psycopg.connect(db_dsn) as conn:
-        internal = load_internal_executions(conn, DAY, ZoneInfo(settings.market_tz))
-        comparison = compare(report.rows, internal)
-        run_id = start_run(conn, DAY)
-        record_breaks(conn, run_id, comparison, report.rows.height, internal.height)
-    return run_id, comparison.breaks.height
-
-
 async def test_healing_a_dropped_fill_settles_it_once_and_keeps_every_invariant(
     running_stack: Settings, db_dsn: str, new_topic: Callable[[int], str], tmp_path: Path
 ) -> None:
@@ -50,8 +34,9 @@ async def test_healing_a_dropped_fill_settles_it_once_and_keeps_every_invariant(
         lost = day.reports[3]  # the first fill of the second order (10 of 40 shares)
         await settle_all(conn, settings, [r for r in day.reports if r is not lost])
     files = write_report(tmp_path, day.fills, Injection())
-    run_id, breaks = _reconcile(settings, db_dsn, files.csv_path)
-    assert breaks == 1
+    recon = reconcile(settings, db_dsn, files.csv_path)
+    run_id = recon.run_id
+    assert recon.comparison.breaks.height == 1
 
     with (
         worker_topics(settings, new_topic) as made,
@@ -93,7 +78,7 @@ async def test_healing_a_dropped_fill_settles_it_once_and_keeps_every_invariant(
     assert order == ("PARTIALLY_FILLED", 20)
     assert broken == {}
     # The next reconciliation of the day finds nothing left.
-    assert _reconcile(settings, db_dsn, files.csv_path)[1] == 0
+    assert reconcile(settings, db_dsn, files.csv_path).comparison.breaks.is_empty()
 
 
 def lost_report_of(db_dsn: str, exec_id: str) -> ExecutionReport:

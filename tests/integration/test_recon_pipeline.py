@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -11,12 +10,15 @@ import pytest
 from core.contracts import ExecutionReport
 from core.settings import Settings
 from fixbridge.simulator.trade_report import Injection
-from pipelines.compare import compare
 from pipelines.heal import HealPublishError, heal_run
-from pipelines.internal import load_internal_executions
-from pipelines.store import breaks_of_run, record_breaks, start_run
-from pipelines.trade_report import load_trade_report
-from tests.integration.recon_support import DAY, injected, settle_all, trade_day, write_report
+from tests.integration.recon_support import (
+    injected,
+    reconcile,
+    settle_all,
+    stored_exec_ids,
+    trade_day,
+    write_report,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,13 +32,9 @@ async def test_finds_exactly_the_injected_breaks_and_records_them(
         await settle_all(conn, settings, day.reports)
     files = write_report(tmp_path, day.fills, Injection(drop_fills=2, change_qty=1, extra_trades=2))
 
-    report = load_trade_report(files.csv_path)
+    recon = reconcile(settings, db_dsn, files.csv_path)
+    run_id, comparison = recon.run_id, recon.comparison
     with psycopg.connect(db_dsn) as conn:
-        internal = load_internal_executions(conn, DAY, ZoneInfo(settings.market_tz))
-        comparison = compare(report.rows, internal)
-        run_id = start_run(conn, DAY)
-        safe = record_breaks(conn, run_id, comparison, report.rows.height, internal.height)
-        stored = breaks_of_run(conn, run_id)
         run = conn.execute(
             "SELECT status, matched_count, break_count FROM reconciliation_runs WHERE id = %s",
             (run_id,),
@@ -47,9 +45,9 @@ async def test_finds_exactly_the_injected_breaks_and_records_them(
         found.setdefault(kind, set()).add(exec_id)
     assert found == injected(files)
     assert comparison.matched == len(day.fills) - 3
-    assert sorted(stored["exec_id"].to_list()) == sorted(comparison.breaks["exec_id"].to_list())
+    assert stored_exec_ids(db_dsn, run_id) == sorted(comparison.breaks["exec_id"].to_list())
     # Extra trades carry ClOrdIDs the broker never sent: nothing there is safe to heal.
-    assert safe == 0
+    assert recon.safe == 0
     assert run == ("SUCCEEDED", len(day.fills) - 3, 5)
 
 
@@ -62,13 +60,10 @@ async def test_a_clean_day_has_no_breaks(
         await settle_all(conn, settings, day.reports)
     files = write_report(tmp_path, day.fills, Injection())
 
-    report = load_trade_report(files.csv_path)
-    with psycopg.connect(db_dsn) as conn:
-        internal = load_internal_executions(conn, DAY, ZoneInfo(settings.market_tz))
-    comparison = compare(report.rows, internal)
+    recon = reconcile(settings, db_dsn, files.csv_path)
 
-    assert comparison.breaks.is_empty()
-    assert comparison.matched == len(day.fills) == internal.height
+    assert recon.comparison.breaks.is_empty()
+    assert recon.comparison.matched == len(day.fills) == recon.internal_rows
 
 
 async def test_a_fill_never_settled_is_a_break_safe_to_heal(
@@ -81,17 +76,12 @@ async def test_a_fill_never_settled_is_a_break_safe_to_heal(
         await settle_all(conn, settings, [r for r in day.reports if r is not lost])
     files = write_report(tmp_path, day.fills, Injection())
 
-    report = load_trade_report(files.csv_path)
-    with psycopg.connect(db_dsn) as conn:
-        internal = load_internal_executions(conn, DAY, ZoneInfo(settings.market_tz))
-        comparison = compare(report.rows, internal)
-        run_id = start_run(conn, DAY)
-        safe = record_breaks(conn, run_id, comparison, report.rows.height, internal.height)
+    recon = reconcile(settings, db_dsn, files.csv_path)
 
-    assert comparison.breaks.select("kind", "exec_id").rows() == [
+    assert recon.comparison.breaks.select("kind", "exec_id").rows() == [
         ("MISSING_INTERNAL", lost.exec_id)
     ]
-    assert safe == 1
+    assert recon.safe == 1
 
 
 async def test_a_heal_kafka_refuses_is_audited_as_failed_and_left_unhealed(
@@ -102,15 +92,12 @@ async def test_a_heal_kafka_refuses_is_audited_as_failed_and_left_unhealed(
         day = await trade_day(aconn, settings)
         await settle_all(aconn, settings, day.reports[1:])
     files = write_report(tmp_path, day.fills, Injection())
-    report = load_trade_report(files.csv_path)
+    run_id = reconcile(settings, db_dsn, files.csv_path).run_id
 
     def refuse(report: ExecutionReport) -> None:
         raise HealPublishError(f"{report.exec_id}: broker down")
 
     with psycopg.connect(db_dsn) as conn:
-        internal = load_internal_executions(conn, DAY, ZoneInfo(settings.market_tz))
-        run_id = start_run(conn, DAY)
-        record_breaks(conn, run_id, compare(report.rows, internal), report.rows.height, 0)
         with pytest.raises(HealPublishError):
             heal_run(conn, run_id, refuse, "test-heal")
         audit = conn.execute(

@@ -149,7 +149,7 @@ def test_an_invalid_report_raises_a_session_reject(
         p.parse_execution_report(message, NOW_NS)
     assert caught.value.tag == reject_tag
     assert not caught.value.business
-    reject = p.reject_for(message, caught.value)
+    reject = fix44.reject_for(message, caught.value)
     assert fix44.msg_type(reject) == fix44.MSG_REJECT
     assert reject.getField(fix44.TAG_REF_SEQ_NUM) == "7"
 
