@@ -74,10 +74,13 @@ def _post(
         " VALUES (%s, %s, %s, %s, %s)",
         (txn_id, kind, order_id, exec_id, external_ref),
     )
-    for account_id, amount in entries:
+    if entries:
+        # One statement: the ledger checks a transaction's balance after each statement.
         conn.execute(
-            "INSERT INTO journal_entries (txn_id, account_id, amount) VALUES (%s, %s, %s)",
-            (txn_id, account_id, amount),
+            "INSERT INTO journal_entries (txn_id, account_id, amount)"
+            " SELECT %s, account_id, amount FROM unnest(%s::bigint[], %s::numeric[])"
+            " AS e(account_id, amount)",
+            (txn_id, [a for a, _ in entries], [m for _, m in entries]),
         )
     return txn_id
 

@@ -83,12 +83,19 @@ def _post(
         "INSERT INTO journal_txns (id, kind, external_ref) VALUES (%s, %s, %s)",
         (txn_id, kind, f"ref-{txn_id}"),
     )
-    for account_id, amount in entries:
-        conn.execute(
-            "INSERT INTO journal_entries (txn_id, account_id, amount) VALUES (%s, %s, %s)",
-            (txn_id, account_id, amount),
-        )
+    _add_entries(conn, txn_id, entries)
     return txn_id
+
+
+def _add_entries(conn: Conn, txn_id: uuid.UUID, entries: list[tuple[int, Decimal]]) -> None:
+    """Insert entries of a journal transaction in one statement (the ledger checks per statement)."""
+    if entries:
+        conn.execute(
+            "INSERT INTO journal_entries (txn_id, account_id, amount)"
+            " SELECT %s, account_id, amount FROM unnest(%s::bigint[], %s::numeric[])"
+            " AS e(account_id, amount)",
+            (txn_id, [a for a, _ in entries], [m for _, m in entries]),
+        )
 
 
 def _count(conn: Conn, table: str) -> int:
@@ -157,28 +164,25 @@ def test_balanced_journal_transaction_commits(
     assert rows == [(gateway, Decimal("-100.0000")), (available, Decimal("100.0000"))]
 
 
-def test_unbalanced_journal_transaction_is_refused_at_commit(
+def test_unbalanced_journal_transaction_is_refused_at_its_insert(
     conn: Conn, deposit_accounts: tuple[int, int]
 ) -> None:
     available, gateway = deposit_accounts
-    # The statements succeed; the deferred constraint trigger refuses the COMMIT.
-    _post(conn, [(available, Decimal("100.0000")), (gateway, Decimal("-99.9999"))])
-
     with pytest.raises(errors.CheckViolation, match="unbalanced"):
-        conn.commit()
+        _post(conn, [(available, Decimal("100.0000")), (gateway, Decimal("-99.9999"))])
+    conn.rollback()
 
     assert _count(conn, "journal_txns") == 0
     assert _count(conn, "journal_entries") == 0
 
 
-def test_single_entry_journal_transaction_is_refused_at_commit(
+def test_single_entry_journal_transaction_is_refused_at_its_insert(
     conn: Conn, deposit_accounts: tuple[int, int]
 ) -> None:
     available, _ = deposit_accounts
-    _post(conn, [(available, Decimal("5"))])
-
-    with pytest.raises(errors.CheckViolation, match="at least 2"):
-        conn.commit()
+    with pytest.raises(errors.CheckViolation, match="has 1 entries; at least 2"):
+        _post(conn, [(available, Decimal("5"))])
+    conn.rollback()
 
     assert _count(conn, "journal_entries") == 0
 
@@ -188,7 +192,7 @@ def test_journal_transaction_without_entries_is_refused_at_commit(
 ) -> None:
     _post(conn, [])
 
-    with pytest.raises(errors.CheckViolation, match="at least 2"):
+    with pytest.raises(errors.CheckViolation, match="has 0 entries; at least 2"):
         conn.commit()
 
     assert _count(conn, "journal_txns") == 0
@@ -201,24 +205,72 @@ def test_journal_transaction_balanced_only_across_currencies_is_refused(
     usd = _user_account(conn, user_id, "CASH_AVAILABLE", "USD")
     eur = _user_account(conn, user_id, "CASH_AVAILABLE", "EUR")
     conn.commit()
-    _post(conn, [(usd, Decimal("10")), (eur, Decimal("-10"))], kind="ADJUSTMENT")
-
     with pytest.raises(errors.CheckViolation, match="unbalanced"):
-        conn.commit()
+        _post(conn, [(usd, Decimal("10")), (eur, Decimal("-10"))], kind="ADJUSTMENT")
 
 
-def test_entries_can_be_added_one_by_one_within_a_transaction(
+def test_a_later_statement_that_unbalances_a_transaction_is_refused(
     conn: Conn, deposit_accounts: tuple[int, int]
 ) -> None:
     available, gateway = deposit_accounts
     fees = _system_account(conn, "FEES")
-    # Unbalanced after each statement, balanced at COMMIT: that is what deferral is for.
-    _post(
-        conn,
-        [(available, Decimal("100")), (gateway, Decimal("-101")), (fees, Decimal("1"))],
-    )
+    txn_id = _post(conn, [(available, Decimal("100")), (gateway, Decimal("-100"))])
+    # The check counts every entry of the transaction, not only the statement's own rows.
+    with pytest.raises(errors.CheckViolation, match=f"{txn_id} is unbalanced: USD entries sum to 1"):
+        _add_entries(conn, txn_id, [(fees, Decimal("1"))])
+    conn.rollback()
+    assert _count(conn, "journal_entries") == 0
+
+
+def test_a_committed_transaction_cannot_be_unbalanced_later(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, gateway = deposit_accounts
+    txn_id = _post(conn, [(available, Decimal("100")), (gateway, Decimal("-100"))])
     conn.commit()
-    assert _count(conn, "journal_entries") == 3
+    # Its commit-time check ran already; the statement check still guards it.
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(errors.CheckViolation, match="unbalanced"):
+        _add_entries(conn, txn_id, [(available, Decimal("-5"))])
+    conn.rollback()
+    assert _count(conn, "journal_entries") == 2
+
+
+def test_entries_written_one_by_one_are_refused_at_the_first_unbalanced_statement(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, gateway = deposit_accounts
+    # Every writer inserts a transaction's entries in one statement; a balance checked per
+    # statement is what keeps the check to one index lookup per journal transaction.
+    txn_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO journal_txns (id, kind, external_ref) VALUES (%s, 'DEPOSIT', %s)",
+        (txn_id, f"ref-{txn_id}"),
+    )
+    with pytest.raises(errors.CheckViolation, match="has 1 entries"):
+        _add_entries(conn, txn_id, [(available, Decimal("100"))])
+    conn.rollback()
+    assert _count(conn, "journal_entries") == 0
+
+
+def test_entries_of_many_transactions_in_one_statement_are_checked_each(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, gateway = deposit_accounts
+    good, bad = uuid.uuid4(), uuid.uuid4()
+    for txn_id in (good, bad):
+        conn.execute(
+            "INSERT INTO journal_txns (id, kind, external_ref) VALUES (%s, 'DEPOSIT', %s)",
+            (txn_id, f"ref-{txn_id}"),
+        )
+    with pytest.raises(errors.CheckViolation, match=f"{bad} is unbalanced: USD entries sum to 1"):
+        conn.execute(
+            "INSERT INTO journal_entries (txn_id, account_id, amount)"
+            " VALUES (%s, %s, 10), (%s, %s, -10), (%s, %s, 3), (%s, %s, -2)",
+            (good, available, good, gateway, bad, available, bad, gateway),
+        )
+    conn.rollback()
+    assert _count(conn, "journal_entries") == 0
 
 
 def test_zero_amount_entry_is_refused(conn: Conn, deposit_accounts: tuple[int, int]) -> None:
