@@ -5,23 +5,34 @@
 -- Sign convention of the ledger: see the top of sql/migrations/0002_ledger.sql.
 
 -- name: journal_txn_sums_to_zero
--- 1. Every journal transaction has at least two entries and sums to zero in each currency.
-SELECT t.id AS txn_id,
-       t.kind,
-       s.currency,
-       coalesce(s.entry_count, 0) AS entry_count,
-       coalesce(s.total, 0) AS total
-FROM journal_txns t
-LEFT JOIN (
-    SELECT e.txn_id, a.currency, count(*) AS entry_count, sum(e.amount) AS total
+-- 1. Every journal transaction has at least two entries and sums to zero in each currency, and
+--    every entry belongs to a journal transaction (kind NULL: entries whose transaction is gone).
+SELECT v.txn_id, v.kind, v.currency, v.entry_count, v.total
+FROM (
+    SELECT t.id AS txn_id,
+           t.kind,
+           s.currency,
+           coalesce(s.entry_count, 0) AS entry_count,
+           coalesce(s.total, 0) AS total,
+           t.created_at
+    FROM journal_txns t
+    LEFT JOIN (
+        SELECT e.txn_id, a.currency, count(*) AS entry_count, sum(e.amount) AS total
+        FROM journal_entries e
+        JOIN ledger_accounts a ON a.id = e.account_id
+        GROUP BY e.txn_id, a.currency
+    ) s ON s.txn_id = t.id
+    WHERE s.txn_id IS NULL
+       OR s.total <> 0
+       OR (SELECT count(*) FROM journal_entries e2 WHERE e2.txn_id = t.id) < 2
+    UNION ALL
+    SELECT e.txn_id, NULL, a.currency, count(*), sum(e.amount), NULL
     FROM journal_entries e
     JOIN ledger_accounts a ON a.id = e.account_id
+    WHERE NOT EXISTS (SELECT 1 FROM journal_txns t WHERE t.id = e.txn_id)
     GROUP BY e.txn_id, a.currency
-) s ON s.txn_id = t.id
-WHERE s.txn_id IS NULL
-   OR s.total <> 0
-   OR (SELECT count(*) FROM journal_entries e2 WHERE e2.txn_id = t.id) < 2
-ORDER BY t.created_at, t.id;
+) v
+ORDER BY v.created_at NULLS LAST, v.txn_id;
 
 -- name: wallet_matches_ledger
 -- 2. wallets.balance = sum of the user's CASH_AVAILABLE entries and wallets.locked_balance = sum

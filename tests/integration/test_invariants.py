@@ -339,6 +339,25 @@ def test_single_entry_journal_txn_breaks_journal_txn_sums_to_zero(
     assert {row[0] for row in rows} == {empty, lonely}
 
 
+def test_entries_without_their_journal_txn_break_journal_txn_sums_to_zero(
+    conn: Conn, books: Books, invariants: dict[str, str]
+) -> None:
+    # The ledger's statement trigger refuses this; with it off, the invariant still finds it.
+    _run_in_own_transaction(
+        conn, "ALTER TABLE journal_entries DISABLE TRIGGER journal_entry_txn_balanced"
+    )
+    gateway = _system_account(conn, "PAYMENT_GATEWAY_CLEARING")
+    orphan = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO journal_entries (txn_id, account_id, amount) VALUES (%s, %s, 5), (%s, %s, -5)",
+        (orphan, books.available_account, orphan, gateway),
+    )
+    conn.commit()
+
+    rows = _violations(conn, invariants, "journal_txn_sums_to_zero")
+    assert [(row[0], row[1], row[3], row[4]) for row in rows] == [(orphan, None, 2, Decimal(0))]
+
+
 def test_deleted_entry_breaks_journal_txn_sums_to_zero(
     conn: Conn, books: Books, invariants: dict[str, str]
 ) -> None:

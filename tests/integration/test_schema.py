@@ -273,6 +273,47 @@ def test_entries_of_many_transactions_in_one_statement_are_checked_each(
     assert _count(conn, "journal_entries") == 0
 
 
+def test_entries_of_a_journal_transaction_that_does_not_exist_are_refused(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, gateway = deposit_accounts
+    missing = uuid.uuid4()
+    with pytest.raises(errors.ForeignKeyViolation, match=f"{missing}, which does not exist"):
+        _add_entries(conn, missing, [(available, Decimal("1")), (gateway, Decimal("-1"))])
+    conn.rollback()
+    assert _count(conn, "journal_entries") == 0
+
+
+def test_entries_naming_a_ledger_account_that_does_not_exist_are_refused(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    available, _ = deposit_accounts
+    missing = 1 << 62
+    with pytest.raises(errors.ForeignKeyViolation, match=f"account {missing}, which does not"):
+        _post(conn, [(available, Decimal("1")), (missing, Decimal("-1"))])
+    conn.rollback()
+    assert _count(conn, "journal_entries") == 0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM ledger_accounts WHERE id = %s",
+        "UPDATE ledger_accounts SET currency = 'EUR' WHERE id = %s",
+        "UPDATE ledger_accounts SET kind = 'CASH_LOCKED' WHERE id = %s",
+    ],
+)
+def test_a_ledger_account_cannot_be_removed_or_become_another(
+    conn: Conn, deposit_accounts: tuple[int, int], statement: str
+) -> None:
+    available, gateway = deposit_accounts
+    _post(conn, [(available, Decimal("1")), (gateway, Decimal("-1"))])
+    conn.commit()
+    with pytest.raises(errors.RestrictViolation, match="ledger_accounts is append-only"):
+        conn.execute(statement, (available,))
+    conn.rollback()
+
+
 def test_zero_amount_entry_is_refused(conn: Conn, deposit_accounts: tuple[int, int]) -> None:
     available, gateway = deposit_accounts
     with pytest.raises(errors.CheckViolation, match="journal_entries_amount_nonzero"):
