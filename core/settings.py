@@ -173,6 +173,10 @@ class Settings(BaseSettings):
     # Orders the settle agent settles in parallel within a batch (one pool connection each);
     # the reports of one order are always applied one after another, in offset order.
     settle_concurrency: int = Field(default=4, ge=1, le=64)
+    # Fetched batches the settle agent works on at once: the next batch is decoded and its lanes
+    # start as soon as the same lanes of the one before have committed, so PostgreSQL is not idle
+    # while Python prepares a batch. Offsets are still committed in order, after each batch.
+    settle_batches_in_flight: int = Field(default=2, ge=1, le=8)
     # The stops agent reloads the pending stop orders from PostgreSQL this often.
     stops_refresh_ms: int = Field(default=1_000, ge=50, le=600_000)
     # A tick this far behind its partition's newest exchange time still corrects its candle;

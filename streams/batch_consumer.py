@@ -14,15 +14,21 @@ What stays as with a Faust agent:
   workers scale by partition;
 - offsets are committed only after every handler has finished the batch (at least once), at
   most every ``streams_commit_interval_ms``, when partitions are revoked and when the worker
-  stops; a batch in flight at a crash is delivered again;
+  stops; a batch in flight at a crash is delivered again. With ``in_flight`` > 1 the next
+  batches are fetched and handed over before the earlier ones finish (the handler orders its
+  own effects); a batch's offsets are still marked done only once it and every batch before it
+  finished;
 - exactly-once effects stay in PostgreSQL: candles remember the last applied offset per
   partition (streams/candle_store.py), settlement is keyed by the exec id.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -53,6 +59,8 @@ class BatchConsumer:
     on_revoked: RevokedHook | None = None
     # Records per fetched batch; 0 means settings.streams_batch_max.
     batch_max: int = 0
+    # Batches handed over and not finished yet, at most: 1 waits for each batch before the next.
+    in_flight: int = 1
     # Next offset to commit per partition: everything before it went through every handler.
     done: dict[TopicPartition, int] = field(default_factory=dict)
     _consumer: AIOKafkaConsumer | None = None
@@ -95,13 +103,27 @@ class BatchConsumer:
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         within_ms = self.settings.streams_batch_within_ms
         batch_max = self.batch_max or self.settings.streams_batch_max
-        while True:
-            records = await consumer.getmany(timeout_ms=within_ms, max_records=batch_max)
-            if records:
-                await self.handle(records)
-                for tp, messages in records.items():
-                    self.done[tp] = messages[-1].offset + 1
-            await self.commit()
+        pending: deque[tuple[asyncio.Task[None], Records]] = deque()
+        try:
+            while True:
+                records = await consumer.getmany(timeout_ms=within_ms, max_records=batch_max)
+                if records:
+                    pending.append((asyncio.ensure_future(self.handle(records)), records))
+                # In order: the oldest batch first, and always once the pipeline is full.
+                while pending and (len(pending) >= self.in_flight or pending[0][0].done()):
+                    task, handled = pending.popleft()
+                    await task
+                    for tp, messages in handled.items():
+                        self.done[tp] = messages[-1].offset + 1
+                await self.commit()
+        finally:
+            # Stopping or failing: batches still in flight are not marked done (they are
+            # delivered again); let none of them write on after the consumer is gone.
+            for task, _ in pending:
+                task.cancel()
+            for task, _ in pending:
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def commit(self, *, force: bool = False) -> None:
         """Commit the handled offsets when the commit interval has passed (or ``force``)."""

@@ -47,13 +47,22 @@ Item = tuple[ConsumerRecord[bytes, bytes], ExecutionReport]
 
 class _State:
     pool: AsyncPool | None = None
+    # The last task of each lane: a lane of the next batch starts once the same lane of the
+    # batch before has finished, so one user's reports are applied in offset order although
+    # batches overlap (settle_batches_in_flight).
+    lane_tails: dict[int, asyncio.Future[None]] = {}
 
 
 @app.task  # type: ignore[untyped-decorator]
 async def consume_reports() -> None:
     """Settle execution reports in batches until the worker stops."""
     _State.pool = await open_pool(settings, AGENT)
-    consumer = BatchConsumer(settings, settings.topic_execution_reports, handle)
+    consumer = BatchConsumer(
+        settings,
+        settings.topic_execution_reports,
+        handle,
+        in_flight=settings.settle_batches_in_flight,
+    )
     add_lag_source(settings.topic_execution_reports, consumer.lag)
     try:
         await run_or_crash(consumer, app.crash, AGENT)
@@ -98,7 +107,23 @@ async def settle_batch(pool: AsyncPool, messages: Sequence[ConsumerRecord[bytes,
                 await _dead_letter(message, unknown_order(report))
             continue
         lanes[hash(owner) % len(lanes)].extend(items)
-    await asyncio.gather(*(_settle_lane(pool, lane) for lane in lanes if lane))
+    tails = _State.lane_tails
+    mine: list[asyncio.Future[None]] = []
+    for index, lane in enumerate(lanes):
+        if lane:
+            task = asyncio.ensure_future(_settle_lane_after(tails.get(index), pool, lane))
+            tails[index] = task
+            mine.append(task)
+    await asyncio.gather(*mine)
+
+
+async def _settle_lane_after(
+    before: asyncio.Future[None] | None, pool: AsyncPool, items: list[Item]
+) -> None:
+    """Settle a lane once the same lane of the batch before is over, however it ended."""
+    if before is not None and not before.done():
+        await asyncio.wait([before])
+    await _settle_lane(pool, items)
 
 
 async def _order_users(pool: AsyncPool, order_ids: list[str]) -> dict[str, int]:
