@@ -280,9 +280,14 @@ def measure(settings: Settings, host: HostInfo, load: FillsLoad) -> list[Row]:
             "message_bytes": message_bytes,
             "batch_max": settings.streams_batch_max,
             "settle_concurrency": settings.settle_concurrency,
+            "batches_in_flight": settings.settle_batches_in_flight,
             "window": "group stable -> committed offsets at end",
         }
-        details: dict[str, int | float] = {"fills_measured": run.messages, **run.timings()}
+        details: dict[str, int | float] = {
+            "fills_measured": run.messages,
+            **run.timings(),
+            **run.cpu,
+        }
         mine = Result.now(
             "streams.fills.settled", run.msgs_per_s, "fills/s", conditions, host, details
         )

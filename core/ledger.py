@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from core.db import AsyncConn
 from core.exceptions import BrokerError
-from core.money import to_money
+from core.money import is_money
 
 
 class AccountKind(StrEnum):
@@ -93,7 +93,7 @@ def check_entries(entries: list[Entry]) -> None:
     if len(entries) < 2:
         raise LedgerError("a posting needs at least two entries")
     for e in entries:
-        if e.amount != to_money(e.amount) or e.amount == 0:
+        if e.amount == 0 or not is_money(e.amount):
             raise LedgerError(f"entry amount {e.amount!r} is zero or not money")
         if (e.user_id is not None) != (e.kind in USER_KINDS):
             raise LedgerError(f"{e.kind} entry with user_id={e.user_id} names no account")

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import ClassVar
 
 from aiokafka import ConsumerRecord
 
@@ -50,7 +51,7 @@ class _State:
     # The last task of each lane: a lane of the next batch starts once the same lane of the
     # batch before has finished, so one user's reports are applied in offset order although
     # batches overlap (settle_batches_in_flight).
-    lane_tails: dict[int, asyncio.Future[None]] = {}
+    lane_tails: ClassVar[dict[int, asyncio.Future[None]]] = {}
 
 
 @app.task  # type: ignore[untyped-decorator]

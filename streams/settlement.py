@@ -70,6 +70,8 @@ _INSERT_EXECUTION = (
     " settled_at = EXCLUDED.settled_at WHERE executions.settled_at IS NULL RETURNING id"
 )
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class Outcome(StrEnum):
     """What settling a report did."""
@@ -330,8 +332,7 @@ async def _record_execution(
 
 def timestamp(ts_ns: int) -> datetime:
     """An exchange timestamp in nanoseconds as a UTC datetime (microseconds)."""
-    seconds, ns = divmod(ts_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=ns // 1000)
+    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
 
 
 async def _buy_holding(conn: AsyncConn, order: OrderState, qty: int, px: Decimal) -> None:

@@ -88,7 +88,7 @@ def _post(
 
 
 def _add_entries(conn: Conn, txn_id: uuid.UUID, entries: list[tuple[int, Decimal]]) -> None:
-    """Insert entries of a journal transaction in one statement (the ledger checks per statement)."""
+    """Insert a journal transaction's entries in one statement (checked per statement)."""
     if entries:
         conn.execute(
             "INSERT INTO journal_entries (txn_id, account_id, amount)"
@@ -216,7 +216,8 @@ def test_a_later_statement_that_unbalances_a_transaction_is_refused(
     fees = _system_account(conn, "FEES")
     txn_id = _post(conn, [(available, Decimal("100")), (gateway, Decimal("-100"))])
     # The check counts every entry of the transaction, not only the statement's own rows.
-    with pytest.raises(errors.CheckViolation, match=f"{txn_id} is unbalanced: USD entries sum to 1"):
+    unbalanced = f"{txn_id} is unbalanced: USD entries sum to 1"
+    with pytest.raises(errors.CheckViolation, match=unbalanced):
         _add_entries(conn, txn_id, [(fees, Decimal("1"))])
     conn.rollback()
     assert _count(conn, "journal_entries") == 0
@@ -239,7 +240,7 @@ def test_a_committed_transaction_cannot_be_unbalanced_later(
 def test_entries_written_one_by_one_are_refused_at_the_first_unbalanced_statement(
     conn: Conn, deposit_accounts: tuple[int, int]
 ) -> None:
-    available, gateway = deposit_accounts
+    available, _ = deposit_accounts
     # Every writer inserts a transaction's entries in one statement; a balance checked per
     # statement is what keeps the check to one index lookup per journal transaction.
     txn_id = uuid.uuid4()

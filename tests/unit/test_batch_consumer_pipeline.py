@@ -50,8 +50,8 @@ def _consumer(handle: Any, in_flight: int) -> BatchConsumer:
 
 
 async def _run_until(consumer: BatchConsumer, kafka: _FakeKafka, done: asyncio.Event) -> None:
-    consumer._consumer = kafka  # type: ignore[assignment]
-    loop = asyncio.ensure_future(consumer._loop(kafka))  # type: ignore[arg-type]
+    consumer._consumer = kafka
+    loop = asyncio.ensure_future(consumer._loop(kafka))
     await asyncio.wait_for(done.wait(), 5)
     await asyncio.sleep(0.05)
     loop.cancel()
@@ -121,10 +121,10 @@ async def test_a_failed_batch_stops_the_loop_and_the_batch_after_it_is_not_marke
 
     consumer = _consumer(handle, in_flight=2)
     kafka = _FakeKafka([_records(0, 3), _records(3, 2)])
-    consumer._consumer = kafka  # type: ignore[assignment]
+    consumer._consumer = kafka
 
     with pytest.raises(RuntimeError, match="not the message's fault"):
-        await asyncio.wait_for(consumer._loop(kafka), 5)  # type: ignore[arg-type]
+        await asyncio.wait_for(consumer._loop(kafka), 5)
 
     assert later_cancelled.is_set()
     assert consumer.done == {}
