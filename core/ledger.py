@@ -101,6 +101,18 @@ def check_entries(entries: list[Entry]) -> None:
         raise LedgerError("entries do not sum to zero")
 
 
+# A posting's legs, each account found by (kind, currency, owner). coalesce, not IS NOT DISTINCT
+# FROM: ledger_accounts_kind_currency_owner_key (migration 0021) serves this equality; the other
+# form read every account of the ledger.
+INSERT_ENTRIES = (
+    "INSERT INTO journal_entries (txn_id, account_id, amount)"
+    " SELECT %s, a.id, e.amount"
+    " FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) AS e(user_id, kind, amount)"
+    " JOIN ledger_accounts a ON a.kind = e.kind AND a.currency = %s"
+    "  AND coalesce(a.user_id, 0) = coalesce(e.user_id, 0)"
+)
+
+
 async def post(
     conn: AsyncConn,
     kind: TxnKind,
@@ -130,11 +142,7 @@ async def post(
     txn_id = row[0]
     assert isinstance(txn_id, uuid.UUID)
     cursor = await conn.execute(
-        "INSERT INTO journal_entries (txn_id, account_id, amount)"
-        " SELECT %s, a.id, e.amount"
-        " FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) AS e(user_id, kind, amount)"
-        " JOIN ledger_accounts a ON a.kind = e.kind AND a.currency = %s"
-        "  AND a.user_id IS NOT DISTINCT FROM e.user_id",
+        INSERT_ENTRIES,
         (
             txn_id,
             [e.user_id for e in entries],
