@@ -22,6 +22,7 @@ import psycopg
 from core.contracts import EXECUTION_REPORTS, ExecType, ExecutionReport, OrderStatus, Side
 from core.money import notional
 from core.settings import Settings
+from core.timestamps import ns_of
 from fixbridge.bridge.exceptions import PublishError
 from fixbridge.bridge.publisher import KafkaPublisher
 from pipelines.exceptions import ReconciliationError
@@ -120,12 +121,8 @@ def build_report(
         cum_qty=order.cum_qty,
         leaves_qty=max(order.quantity - order.cum_qty, 0),
         avg_px=average_price(order.filled_notional, order.cum_qty),
-        ts_transact_ns=_ns(datetime.fromisoformat(str(details["ex_exec_time"]))),
+        ts_transact_ns=ns_of(datetime.fromisoformat(str(details["ex_exec_time"]))),
     )
-
-
-def _ns(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
 def _claim(conn: psycopg.Connection[tuple[object, ...]], break_id: int) -> bool:

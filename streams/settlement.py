@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -36,6 +35,7 @@ from core.db import AsyncConn
 from core.ledger import AccountKind, TxnKind
 from core.money import notional
 from core.settings import Settings
+from core.timestamps import utc_of_ns
 from streams.settlement_rules import (
     BuyFunding,
     OrderProgress,
@@ -69,8 +69,6 @@ _INSERT_EXECUTION = (
     " ON CONFLICT (exec_id) DO UPDATE SET journal_txn_id = EXCLUDED.journal_txn_id,"
     " settled_at = EXCLUDED.settled_at WHERE executions.settled_at IS NULL RETURNING id"
 )
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Outcome(StrEnum):
@@ -320,7 +318,7 @@ async def _record_execution(
             report.last_qty,
             report.last_px,
             fee,
-            timestamp(report.ts_transact_ns),
+            utc_of_ns(report.ts_transact_ns),
             txn_id,
         ),
     )
@@ -328,11 +326,6 @@ async def _record_execution(
         # The journal had no FILL for this exec id, yet the execution is settled: a broken
         # invariant 5 that only a person should untangle.
         raise SettlementError(f"execution {report.exec_id} is settled without its journal txn")
-
-
-def timestamp(ts_ns: int) -> datetime:
-    """An exchange timestamp in nanoseconds as a UTC datetime (microseconds)."""
-    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
 
 
 async def _buy_holding(conn: AsyncConn, order: OrderState, qty: int, px: Decimal) -> None:

@@ -30,6 +30,7 @@ from core.contracts import FILL_EXEC_TYPES, ExecutionReport, Side
 from core.db import AsyncConn
 from core.ledger import AccountKind, TxnKind
 from core.settings import Settings
+from core.timestamps import utc_of_ns
 from streams.settlement import (
     ORDER_COLUMNS,
     OrderState,
@@ -40,7 +41,6 @@ from streams.settlement import (
     order_from_row,
     release_entries,
     release_ref,
-    timestamp,
     unknown_order,
 )
 from streams.settlement_rules import (
@@ -216,7 +216,7 @@ def _fill(
             "last_qty": qty,
             "last_px": px,
             "fee": fee,
-            "executed_at": timestamp(report.ts_transact_ns),
+            "executed_at": utc_of_ns(report.ts_transact_ns),
             "journal_txn_id": txn_id,
         }
     )

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sse_starlette import ServerSentEvent
 
 from api.feeds.price_hub import PriceClient, PriceHub, Quote
 from api.feeds.proto import prices_pb2
+from core.timestamps import utc_of_ns
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _E4 = Decimal(10_000)
 # The JSON of the newest quote formatted per symbol: what clients are sent is nearly always the
 # hub's latest quote, so it is formatted once for all of them (found by identity, not hashing).
@@ -25,7 +24,7 @@ _LATEST_DATA: dict[str, tuple[Quote, bytes]] = {}
 
 def iso_of_ns(ts_ns: int) -> str:
     """An ISO-8601 UTC string (microseconds) of nanoseconds since the Unix epoch."""
-    return (_EPOCH + timedelta(microseconds=ts_ns // 1_000)).isoformat().replace("+00:00", "Z")
+    return utc_of_ns(ts_ns).isoformat().replace("+00:00", "Z")
 
 
 def quote_json(quote: Quote) -> dict[str, str]:

@@ -14,7 +14,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -23,17 +22,12 @@ from core.contracts import CONFLATED_PRICES
 from core.db import AsyncPool
 from core.exceptions import ContractError
 from core.settings import Settings
+from core.timestamps import ns_of
 
 log = logging.getLogger(__name__)
 
 METADATA_TIMEOUT_S = 5.0
 RETRY_BACKOFF_MS_MIN = 100
-_NS_PER_S = 1_000_000_000
-
-
-def ns_of(ts: datetime) -> int:
-    """Nanoseconds since the Unix epoch of an aware datetime (microsecond precision)."""
-    return int(ts.timestamp()) * _NS_PER_S + ts.microsecond * 1_000
 
 
 def quotes_of(messages: Sequence[Message]) -> list[Quote]:
