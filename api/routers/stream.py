@@ -20,7 +20,7 @@ from api.feeds.order_feed import OrderFeed, Resync
 from api.feeds.price_events import protobuf_price_frames
 from api.feeds.price_hub import PriceClient, PriceHub
 from api.feeds.price_stream import PriceStreamResponse
-from api.security.tokens import read_access_token
+from api.security.tokens import TokenCache, read_access_token_cached
 from api.services.market import check_stream_request
 from core.db import AsyncPool
 from core.settings import Settings
@@ -151,7 +151,8 @@ async def stream_prices_ws(
     try:
         if not token:
             raise DomainError("send 'Authorization: Bearer <token>' or ?access_token=")
-        principal = read_access_token(settings, token)
+        tokens: TokenCache = websocket.app.state.access_tokens
+        principal = read_access_token_cached(settings, token, tokens)
         client = await _open_client(hub, pool, settings, principal.user_id, symbols)
     except DomainError as exc:
         # Accepted first so the client can read the reason (a refusal before it is a bare 403).
