@@ -34,7 +34,12 @@ from api.security.tokens import issue_access_token
 from bench.exceptions import BenchError
 from core.db import AsyncConn
 from core.instruments import instrument_universe, seed_instruments
-from core.ledger import AccountKind, TxnKind, open_user_accounts, post, system, user
+from core.ledger import (
+    TxnKind,
+    deposit_entries,
+    open_user_accounts,
+    post,
+)
 from core.settings import PROJECT_ROOT, Settings
 from infra.migrate import apply_migrations, load_invariants
 
@@ -164,10 +169,7 @@ async def funded_user(conn: AsyncConn, settings: Settings) -> int:
     await post(
         conn,
         TxnKind.DEPOSIT,
-        [
-            user(AccountKind.CASH_AVAILABLE, user_id, USER_CASH),
-            system(AccountKind.PAYMENT_GATEWAY_CLEARING, -USER_CASH),
-        ],
+        deposit_entries(user_id, USER_CASH),
         currency=settings.currency,
         external_ref=f"bench-deposit-{uuid.uuid4().hex}",
     )

@@ -74,6 +74,14 @@ def system(kind: AccountKind, amount: Decimal) -> Entry:
     return Entry(kind, amount, None)
 
 
+def deposit_entries(user_id: int, amount: Decimal) -> list[Entry]:
+    """The legs of a deposit: the user's available cash up, the payment gateway's clearing down."""
+    return [
+        user(AccountKind.CASH_AVAILABLE, user_id, amount),
+        system(AccountKind.PAYMENT_GATEWAY_CLEARING, -amount),
+    ]
+
+
 async def open_user_accounts(conn: AsyncConn, user_id: int, currency: str) -> None:
     """Create a user's cash accounts and wallet row; harmless when they exist."""
     await conn.execute(

@@ -15,7 +15,7 @@ from api.payments.models import PaymentEvent, PaymentKind, PaymentOutcome
 from api.services.funds import release_withdrawal
 from api.services.funds_queries import INTENT_COLUMNS, Intent, intent_from_row
 from core.db import AsyncConn, AsyncPool
-from core.ledger import AccountKind, TxnKind, post, system, user
+from core.ledger import AccountKind, TxnKind, deposit_entries, post, system, user
 from core.money import to_money
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,7 @@ async def _move_money(conn: AsyncConn, user_id: int, intent: Intent, event: Paym
         await post(
             conn,
             TxnKind.DEPOSIT,
-            [
-                user(AccountKind.CASH_AVAILABLE, user_id, amount),
-                system(AccountKind.PAYMENT_GATEWAY_CLEARING, -amount),
-            ],
+            deposit_entries(user_id, amount),
             currency=currency,
             reference=f"deposit {intent.id}",
             external_ref=ref,

@@ -17,7 +17,14 @@ import psycopg
 from api.services.order_rules import buy_reserve
 from core.contracts import ExecType, ExecutionReport, OrderStatus, OrderType, Side
 from core.instruments import DEFAULT_INSTRUMENTS, seed_instruments
-from core.ledger import AccountKind, TxnKind, open_user_accounts, post, system, user
+from core.ledger import (
+    AccountKind,
+    TxnKind,
+    deposit_entries,
+    open_user_accounts,
+    post,
+    user,
+)
 from core.money import to_money
 from core.settings import Settings
 from infra.migrate import load_invariants
@@ -41,10 +48,7 @@ async def setup_user(conn: AConn, cash: str) -> int:
         await post(
             conn,
             TxnKind.DEPOSIT,
-            [
-                user(AccountKind.CASH_AVAILABLE, user_id, amount),
-                system(AccountKind.PAYMENT_GATEWAY_CLEARING, -amount),
-            ],
+            deposit_entries(user_id, amount),
             currency="USD",
             external_ref=f"dep-{uuid.uuid4().hex}",
         )

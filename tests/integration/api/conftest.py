@@ -22,7 +22,12 @@ from psycopg.conninfo import conninfo_to_dict
 
 from api.main import create_app
 from api.security.tokens import issue_access_token
-from core.ledger import AccountKind, TxnKind, open_user_accounts, post, system, user
+from core.ledger import (
+    TxnKind,
+    deposit_entries,
+    open_user_accounts,
+    post,
+)
 from core.settings import Settings
 from tests.conftest import free_port
 
@@ -139,10 +144,7 @@ def make_user(api_settings: Settings, db_dsn: str) -> MakeUser:
                 await post(
                     conn,
                     TxnKind.DEPOSIT,
-                    [
-                        user(AccountKind.CASH_AVAILABLE, user_id, cash),
-                        system(AccountKind.PAYMENT_GATEWAY_CLEARING, -cash),
-                    ],
+                    deposit_entries(user_id, cash),
                     currency=api_settings.currency,
                     external_ref=f"test-deposit-{uuid.uuid4().hex}",
                 )

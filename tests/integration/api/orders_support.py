@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Message
 
 from core.calendar import calendar_from_settings
 from core.instruments import DEFAULT_INSTRUMENTS, Instrument, seed_instruments
-from core.ledger import AccountKind, TxnKind, post, system, user
+from core.ledger import AccountKind, TxnKind, deposit_entries, post, system, user
 from core.money import notional
 from core.settings import Settings
 from infra.migrate import load_invariants
@@ -64,10 +64,7 @@ async def give_shares(
         await post(
             conn,
             TxnKind.DEPOSIT,
-            [
-                user(AccountKind.CASH_AVAILABLE, user_id, cost),
-                system(AccountKind.PAYMENT_GATEWAY_CLEARING, -cost),
-            ],
+            deposit_entries(user_id, cost),
             currency=currency,
             external_ref=f"test-deposit-{uuid.uuid4().hex}",
         )
@@ -119,10 +116,7 @@ async def deposit(db_dsn: str, settings: Settings, user_id: int, amount: str) ->
         await post(
             conn,
             TxnKind.DEPOSIT,
-            [
-                user(AccountKind.CASH_AVAILABLE, user_id, cash),
-                system(AccountKind.PAYMENT_GATEWAY_CLEARING, -cash),
-            ],
+            deposit_entries(user_id, cash),
             currency=settings.currency,
             external_ref=f"test-deposit-{uuid.uuid4().hex}",
         )

@@ -23,7 +23,7 @@ import psycopg
 from pydantic import SecretStr
 
 from api.payments import signing
-from core.ledger import AccountKind, TxnKind, post, system, user
+from core.ledger import TxnKind, deposit_entries, post
 from core.settings import PROJECT_ROOT, Settings
 from infra.migrate import load_invariants
 from tests.conftest import free_port
@@ -190,10 +190,7 @@ async def deposit_in_ledger(db_dsn: str, user_id: int, amount: Decimal, currency
         await post(
             conn,
             TxnKind.DEPOSIT,
-            [
-                user(AccountKind.CASH_AVAILABLE, user_id, amount),
-                system(AccountKind.PAYMENT_GATEWAY_CLEARING, -amount),
-            ],
+            deposit_entries(user_id, amount),
             currency=currency,
             external_ref=f"test-{uuid.uuid4().hex}",
         )
