@@ -34,12 +34,7 @@ from api.security.tokens import issue_access_token
 from bench.exceptions import BenchError
 from core.db import AsyncConn
 from core.instruments import instrument_universe, seed_instruments
-from core.ledger import (
-    TxnKind,
-    deposit_entries,
-    open_user_accounts,
-    post,
-)
+from core.ledger import TxnKind, deposit_entries, open_user_accounts, post
 from core.settings import PROJECT_ROOT, Settings
 from infra.migrate import apply_migrations, load_invariants
 

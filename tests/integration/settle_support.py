@@ -17,14 +17,7 @@ import psycopg
 from api.services.order_rules import buy_reserve
 from core.contracts import ExecType, ExecutionReport, OrderStatus, OrderType, Side
 from core.instruments import DEFAULT_INSTRUMENTS, seed_instruments
-from core.ledger import (
-    AccountKind,
-    TxnKind,
-    deposit_entries,
-    open_user_accounts,
-    post,
-    user,
-)
+from core.ledger import AccountKind, TxnKind, deposit_entries, open_user_accounts, post, user
 from core.money import to_money
 from core.settings import Settings
 from infra.migrate import load_invariants

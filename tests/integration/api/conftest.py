@@ -22,12 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from api.main import create_app
 from api.security.tokens import issue_access_token
-from core.ledger import (
-    TxnKind,
-    deposit_entries,
-    open_user_accounts,
-    post,
-)
+from core.ledger import TxnKind, deposit_entries, open_user_accounts, post
 from core.settings import Settings
 from tests.conftest import free_port
 
