@@ -7,12 +7,12 @@ each side answers itself with a Reject (35=3) or BusinessMessageReject (35=j).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
 
 from core.contracts.enums import Side
+from core.timestamps import utc_of_ns
 from fixbridge.exceptions import FixMessageError
 
 TAG_AVG_PX = 6
@@ -101,10 +101,7 @@ def parse_decimal(tag: int, text: str) -> Decimal:
 
 def transact_time(ts_ns: int) -> str:
     """A UTCTimestamp with microseconds, e.g. 20240916-03:45:00.123456."""
-    # Whole seconds and microseconds as integers: a float timestamp would lose the last digits.
-    seconds, rest_ns = divmod(ts_ns, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest_ns // 1000)
-    return moment.strftime("%Y%m%d-%H:%M:%S.%f")
+    return utc_of_ns(ts_ns).strftime("%Y%m%d-%H:%M:%S.%f")
 
 
 def build(kind: str, fields: list[tuple[int, str]]) -> fix.Message:

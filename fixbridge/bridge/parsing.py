@@ -23,6 +23,7 @@ from core.contracts import ExecType, ExecutionReport, NewOrder, OrderStatus, Ord
 from core.contracts.enums import FILL_EXEC_TYPES, TimeInForce
 from core.exceptions import MoneyError
 from core.money import to_money
+from core.timestamps import ns_of
 from fixbridge.exceptions import FixMessageError
 from fixbridge.fix44 import (
     MSG_NEW_ORDER_SINGLE,
@@ -163,9 +164,7 @@ def parse_transact_time(text: str | None, fallback_ns: int) -> int:
             moment = datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
-        # Whole microseconds from the integer parts: a float would lose the last digits.
-        seconds = int(moment.replace(microsecond=0).timestamp())
-        return seconds * 1_000_000_000 + moment.microsecond * 1_000
+        return ns_of(moment)
     raise FixMessageError(
         f"TransactTime {text!r} is not a UTCTimestamp",
         tag=TAG_TRANSACT_TIME,

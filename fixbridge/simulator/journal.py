@@ -11,12 +11,13 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from core.contracts.enums import Side
+from core.timestamps import utc_of_ns
 from fixbridge.simulator.matching import Fill
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def trading_day(ts_ns: int, tz: ZoneInfo) -> date:
     """The exchange's calendar date of an instant (exchange time zone)."""
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).astimezone(tz).date()
+    return utc_of_ns(ts_ns).astimezone(tz).date()
 
 
 class FillJournal:

@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.contracts.enums import Side
+from core.timestamps import utc_of_ns
 from fixbridge.exceptions import TradeReportError
 from fixbridge.simulator.matching import Fill
 
@@ -71,7 +72,7 @@ def breaks_path(csv_path: Path) -> Path:
 
 def exec_time(ts_ns: int) -> str:
     """An execution time as ISO 8601 UTC with microseconds, e.g. 2024-09-16T03:45:00.123456Z."""
-    return datetime.fromtimestamp(ts_ns // 1000 / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_of_ns(ts_ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _row(fill: Fill) -> dict[str, str]:
