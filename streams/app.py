@@ -11,15 +11,21 @@ becomes a dead letter instead of a crashed stream.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import faust
 from mode import ServiceT
 
 from core.settings import Settings, get_settings
+from streams.gc_tuning import tune_gc
 
 
 class StreamsApp(faust.App):
     """Faust's App, starting Faust's own consumer only when a Faust agent needs it."""
+
+    def __init__(self, app_id: str, *, gc_gen0_threshold: int = 0, **options: Any) -> None:
+        super().__init__(app_id, **options)
+        self.gc_gen0_threshold = gc_gen0_threshold
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         """The services started with the app (called once, at start, after agents registered)."""
@@ -27,6 +33,11 @@ class StreamsApp(faust.App):
         # Faust agent would make Faust's consumer subscribe to nothing, which aiokafka refuses.
         self.boot_strategy.enable_kafka_consumer = bool(self.agents)
         return super().on_init_dependencies()
+
+    async def on_first_start(self) -> None:
+        """Once per process, when every agent module is imported: tune the collector."""
+        await super().on_first_start()
+        tune_gc(self.gc_gen0_threshold)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -44,6 +55,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         producer_acks=-1,
         broker_commit_interval=settings.streams_commit_interval_ms / 1000,
+        gc_gen0_threshold=settings.streams_gc_gen0_threshold,
     )
 
 
