@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     # the tail (one worker done with its partitions before the other) out of the figure.
     parser.add_argument("--streams-ticks", type=int, default=3_000_000, metavar="N")
     parser.add_argument("--streams-ticks-workers", type=_levels, default=(1, 2), metavar="N,N")
+    parser.add_argument("--streams-ticks-rounds", type=int, default=3, metavar="N")
     # 60k, not 20k: the window ends at the workers' last offset commit (at most every
     # streams_commit_interval_ms), up to 1 s late, which was a quarter of a 20k run.
     parser.add_argument("--streams-fills", type=int, default=60_000, metavar="N")
@@ -213,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "fix", "ticks"):
             _fix_and_ticks(settings, args, write_docs=write_docs)
         if args.only in (None, "streams-ticks"):
-            load = streams_ticks.TicksLoad(args.streams_ticks, workers=args.streams_ticks_workers)
+            load = streams_ticks.TicksLoad(
+                args.streams_ticks,
+                workers=args.streams_ticks_workers,
+                rounds=args.streams_ticks_rounds,
+            )
             rows = streams_ticks.measure(settings, host_info(settings), load)
             _record(rows, "streams-ticks", write_docs=write_docs, goals=streams_ticks.goals(rows))
         if args.only in (None, "streams-fills"):

@@ -8,9 +8,13 @@ prices on each instrument's tick, event time increasing per symbol) are produced
 - an aiokafka ``getmany`` drain loop (the client Faust itself uses) - the main ceiling;
 - a bare confluent-kafka ``consume`` loop (bench/kafka_ceiling.py) - the raw client's ceiling;
 - real Faust worker processes (``faust worker`` of an app loading only streams.candles and
-  streams.conflate, BROKER_* variables pointing at the bench database and topics), first one,
-  then two in one consumer group. Each worker run has a fresh group and empty candle state
-  (candles, cursors and last prices truncated), so it does all the work again.
+  streams.conflate, BROKER_* variables pointing at the bench database and topics): one, and two
+  in one consumer group, in rounds (1, 2 then 2, 1 ...; bench/scaling.py). Each worker run has a
+  fresh group and empty candle state (candles, cursors and last prices truncated), so it does
+  all the work again. A worker count's row carries its medians over the rounds.
+
+The symbols are dealt round the partitions and every partition holds the same number of ticks,
+so two workers of six partitions each have the same work (``symbol_partitions``).
 
 A worker run is timed by its group's committed offsets (Consumer.committed): from the moment
 the group is stable with all its members to the moment the commits reach the end of the topic,
@@ -44,7 +48,7 @@ from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench import cpu, kafka_ceiling, streams_gate
+from bench import cpu, kafka_ceiling, scaling, streams_gate
 from bench.exceptions import BenchError
 from bench.pg_ceiling import bench_database
 from bench.report import HostInfo, Result, Row
@@ -81,12 +85,16 @@ class TicksLoad:
     partitions: int = 12
     symbols: int = 100
     workers: tuple[int, ...] = (1, 2)
-    deadline_s: float = 900.0
+    # Each worker count runs once per round; the figures are the medians (bench/scaling.py).
+    rounds: int = 3
+    deadline_s: float = 1200.0
     seed: int = 20240916
 
     def __post_init__(self) -> None:
-        if min(self.ticks, self.partitions, self.symbols, *self.workers) < 1:
+        if min(self.ticks, self.partitions, self.symbols, self.rounds, *self.workers) < 1:
             raise ValueError(f"every ticks load figure must be positive: {self}")
+        if self.symbols < self.partitions:
+            raise ValueError(f"fewer symbols than partitions leaves partitions empty: {self}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,9 +169,15 @@ def stream_topics(
 
 
 def produce_messages(
-    settings: Settings, topic: str, messages: Sequence[tuple[bytes, bytes]], deadline: float
+    settings: Settings,
+    topic: str,
+    messages: Sequence[tuple[bytes, bytes]],
+    deadline: float,
+    partition_of: Mapping[bytes, int] | None = None,
 ) -> kafka_ceiling.Throughput:
-    """Produce keyed messages with the ceiling's batching; time it up to the final flush."""
+    """Produce keyed messages with the ceiling's batching; time it up to the final flush.
+
+    ``partition_of`` places each key on its partition; None leaves it to the key's hash."""
     producer = Producer(
         {"bootstrap.servers": settings.kafka_bootstrap, **kafka_ceiling.PRODUCER_CONFIG}
     )
@@ -172,7 +186,10 @@ def produce_messages(
     for key, value in messages:
         while True:
             try:
-                producer.produce(topic, value=value, key=key)
+                if partition_of is None:
+                    producer.produce(topic, value=value, key=key)
+                else:
+                    producer.produce(topic, value=value, key=key, partition=partition_of[key])
                 break
             except BufferError:
                 producer.poll(kafka_ceiling.BUFFER_FULL_WAIT_S)
@@ -418,17 +435,34 @@ def measure_group(
 # Ticks.
 
 
-def make_ticks(load: TicksLoad, instruments: Sequence[Instrument]) -> list[tuple[bytes, bytes]]:
-    """(key, TICKS-encoded value) pairs: a random walk on each instrument's tick, time rising."""
+def symbol_partitions(load: TicksLoad, instruments: Sequence[Instrument]) -> dict[bytes, int]:
+    """Each symbol's partition (key -> partition): the symbols dealt round the partitions in turn.
+
+    Why not the key's hash: 100 symbols hashed onto 12 partitions gave partitions of 4% to 12% of
+    the ticks, and one of two workers 52% of them, so the 2-worker run measured that worker's
+    tail alone. Each symbol still lives in one partition, as the agents require."""
+    return {i.symbol.encode(): n % load.partitions for n, i in enumerate(instruments)}
+
+
+def make_ticks(
+    load: TicksLoad, instruments: Sequence[Instrument], partition_of: Mapping[bytes, int]
+) -> list[tuple[bytes, bytes]]:
+    """(key, TICKS-encoded value) pairs: a random walk on each instrument's tick, time rising.
+
+    Tick n goes to partition n mod P (a random symbol of it), so every partition holds the same
+    number of ticks within one."""
     rng = random.Random(load.seed)
     steps = {i.symbol: int(i.reference_price / i.tick_size) for i in instruments}
     seqs = dict.fromkeys(steps, 0)
     keys = {i.symbol: i.symbol.encode() for i in instruments}
+    by_partition: list[list[Instrument]] = [[] for _ in range(load.partitions)]
+    for inst in instruments:
+        by_partition[partition_of[keys[inst.symbol]]].append(inst)
     t0 = time.time_ns() - load.ticks * TICK_SPACING_NS
     encode = TICKS.encode
     out: list[tuple[bytes, bytes]] = []
     for n in range(load.ticks):
-        inst = instruments[rng.randrange(len(instruments))]
+        inst = rng.choice(by_partition[n % load.partitions])
         symbol = inst.symbol
         steps[symbol] = max(1, steps[symbol] + rng.randint(-3, 3))
         seqs[symbol] += 1
@@ -537,78 +571,100 @@ def _counted_ticks(dsn: str) -> int:
 
 
 def measure(settings: Settings, host: HostInfo, load: TicksLoad) -> list[Row]:
-    """Both ceilings, then ticks/s per worker for each worker count, on one topic."""
+    """Both ceilings, then ticks/s per worker for each worker count, on one topic.
+
+    Each worker count runs once per round, in alternating order; its row carries the medians
+    over the rounds and, for more than one worker, the scaling against one (bench/scaling.py)."""
     deadline = time.monotonic() + load.deadline_s
     instruments = instrument_universe(load.symbols)
     with (
         migrated_database(settings, BENCH_DATABASE, instruments) as dsn,
         stream_topics(settings, ticks_partitions=load.partitions, reports_partitions=1) as made,
     ):
-        messages = make_ticks(load, instruments)
+        partition_of = symbol_partitions(load, instruments)
+        messages = make_ticks(load, instruments, partition_of)
         message_bytes = round(sum(len(v) for _, v in messages) / len(messages))
-        produced = produce_messages(settings, made.ticks, messages, deadline)
+        produced = produce_messages(settings, made.ticks, messages, deadline, partition_of)
         del messages
         log.info("produced %d ticks at %.0f msgs/s", produced.messages, produced.msgs_per_s)
         ends = end_offsets(settings, made.ticks, load.partitions)
         if sum(ends.values()) != load.ticks:
             raise BenchError(f"topic holds {sum(ends.values()):_} ticks, not {load.ticks:_}")
+        if max(ends.values()) - min(ends.values()) > 1:
+            raise BenchError(f"partitions hold unequal ticks: {ends}")
         aio = aiokafka_ceiling(settings, host, made.ticks, load.partitions, load.ticks, deadline)
         log.info("aiokafka getmany drain: %.0f msgs/s", aio.value)
         raw = confluent_ceiling(
             settings, host, made.ticks, load.partitions, load.ticks, message_bytes, deadline
         )
         log.info("confluent-kafka consume: %.0f msgs/s", raw.value)
-        rows = [Row(aio), Row(raw)]
-        per_worker: dict[int, float] = {}
-        for count in load.workers:
-            _reset_tick_state(dsn)
-            with running_workers(
-                settings,
-                count=count,
-                modules=TICK_AGENT_MODULES,
-                database=BENCH_DATABASE,
-                made=made,
-                watch_topic=made.ticks,
-            ) as group:
-                run = measure_group(
-                    settings, group, made.ticks, load.partitions, load.ticks, deadline
+        runs: dict[int, list[scaling.RoundFigures]] = {count: [] for count in load.workers}
+        for round_index in range(load.rounds):
+            for count in scaling.round_order(load.workers, round_index):
+                run = _run_workers(settings, dsn, made, load, count, deadline)
+                runs[count].append(run)
+                log.info(
+                    "round %d, %d worker(s): %.0f ticks/s per worker",
+                    round_index + 1,
+                    count,
+                    run.msgs_per_s / count,
                 )
-            counted = _counted_ticks(dsn)
-            if counted != load.ticks:
-                raise BenchError(f"{count} worker(s): candles count {counted:_} of {load.ticks:_}")
-            per_worker[count] = run.msgs_per_s / count
-            log.info("%d worker(s): %.0f ticks/s per worker", count, per_worker[count])
-            details: dict[str, int | float] = {
-                "ticks_per_s_all_workers": round(run.msgs_per_s),
-                "ticks_measured": run.messages,
-                **run.timings(),
-                "ratio_to_kafka_consume": round(per_worker[count] / raw.value, 4),
-                **run.cpu,
-            }
-            if 1 in per_worker and count != 1:
-                details["scaling_vs_1_worker"] = round(run.msgs_per_s / per_worker[1], 3)
-            conditions: dict[str, str | int] = {
-                "workers": count,
-                "agents": "candles+conflate",
-                "ticks": load.ticks,
-                "partitions": load.partitions,
-                "symbols": load.symbols,
-                "message_bytes": message_bytes,
-                "batch_max": settings.streams_tick_batch_max,
-                "batch_within_ms": settings.streams_batch_within_ms,
-                "commit_interval_ms": WORKER_COMMIT_INTERVAL_MS,
-                "window": "group stable -> committed offsets at end",
-            }
-            mine = Result.now(
-                f"streams.ticks.{count}w.per_worker",
-                per_worker[count],
-                "msgs/s",
-                conditions,
-                host,
-                details,
-            )
-            rows += [Row(mine, aio), Row(mine, raw)]
+    conditions: dict[str, str | int] = {
+        "agents": "candles+conflate",
+        "ticks": load.ticks,
+        "partitions": load.partitions,
+        "symbols": load.symbols,
+        "placement": "symbols dealt round the partitions; equal ticks per partition",
+        "message_bytes": message_bytes,
+        "batch_max": settings.streams_tick_batch_max,
+        "batch_within_ms": settings.streams_batch_within_ms,
+        "commit_interval_ms": WORKER_COMMIT_INTERVAL_MS,
+        "window": "group stable -> committed offsets at end",
+        "figures": f"median of {load.rounds} rounds, worker counts in alternating order",
+    }
+    rows = [Row(aio), Row(raw)]
+    for count in load.workers:
+        figures = scaling.summary(count, runs[count], runs.get(1))
+        per_worker = figures.pop("per_worker")
+        details = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+        details["ratio_to_kafka_consume"] = round(per_worker / raw.value, 4)
+        mine = Result.now(
+            f"streams.ticks.{count}w.per_worker",
+            per_worker,
+            "msgs/s",
+            {"workers": count, **conditions},
+            host,
+            details,
+        )
+        rows += [Row(mine, aio), Row(mine, raw)]
     return rows
+
+
+def _run_workers(
+    settings: Settings,
+    dsn: str,
+    made: StreamTopics,
+    load: TicksLoad,
+    count: int,
+    deadline: float,
+) -> scaling.RoundFigures:
+    """One run of ``count`` fresh workers over the whole topic, from empty candle state."""
+    _reset_tick_state(dsn)
+    with running_workers(
+        settings,
+        count=count,
+        modules=TICK_AGENT_MODULES,
+        database=BENCH_DATABASE,
+        made=made,
+        watch_topic=made.ticks,
+    ) as group:
+        run = measure_group(settings, group, made.ticks, load.partitions, load.ticks, deadline)
+    counted = _counted_ticks(dsn)
+    if counted != load.ticks:
+        raise BenchError(f"{count} worker(s): candles count {counted:_} of {load.ticks:_}")
+    return scaling.RoundFigures(
+        run.msgs_per_s, run.cpu["workers_busy_cores"], run.cpu["host_busy_cores"]
+    )
 
 
 def goals(rows: Sequence[Row]) -> list[str]:
@@ -625,11 +681,13 @@ def goals(rows: Sequence[Row]) -> list[str]:
             f" {ratio_aio:.3f} of the aiokafka drain, goal {GOAL_RATIO_TO_AIOKAFKA}"
             f" {'met' if ratio_aio >= GOAL_RATIO_TO_AIOKAFKA else 'NOT met'}"
         )
-        scaling = row.result.details.get("scaling_vs_1_worker")
-        if scaling is not None:
-            verdict = "met" if scaling >= GOAL_SCALING_2_WORKERS else "NOT met"
+        details = row.result.details
+        factor = details.get("scaling_vs_1_worker")
+        if factor is not None:
+            verdict = "met" if factor >= GOAL_SCALING_2_WORKERS else "NOT met"
             lines.append(
-                f"{row.result.name}: {scaling:.2f}x one worker, goal {GOAL_SCALING_2_WORKERS}x"
-                f" {verdict}"
+                f"{row.result.name}: {factor:.2f}x one worker (median of {details['rounds']}"
+                f" rounds, {details['scaling_min']:.2f}-{details['scaling_max']:.2f}),"
+                f" goal {GOAL_SCALING_2_WORKERS}x {verdict}"
             )
     return lines

@@ -38,7 +38,7 @@ def test_the_fills_benchmark_settles_every_fill_and_reports_its_ratio_to_pgbench
 def test_the_ticks_benchmark_reports_one_worker_beside_both_consumer_ceilings(
     running_stack: Settings,
 ) -> None:
-    load = streams_ticks.TicksLoad(ticks=100_000, partitions=4, symbols=10, workers=(1,))
+    load = streams_ticks.TicksLoad(ticks=100_000, partitions=4, symbols=10, workers=(1,), rounds=1)
     rows = streams_ticks.measure(running_stack, HOST, load)
 
     names = [(row.result.name, row.ceiling.name if row.ceiling else None) for row in rows]
@@ -50,3 +50,5 @@ def test_the_ticks_benchmark_reports_one_worker_beside_both_consumer_ceilings(
     ]
     assert all(row.result.value > 0 for row in rows)
     assert all(row.ratio is not None and row.ratio > 0 for row in rows[2:])
+    assert rows[2].result.details["rounds"] == 1
+    assert str(rows[2].result.conditions["placement"]).startswith("symbols dealt round")
