@@ -14,7 +14,6 @@ here, once: past the cursor, so a replay does not send it again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import psycopg
@@ -23,13 +22,13 @@ from core.db import AsyncPool, make_async_pool
 from streams.app import app, settings
 from streams.candle_builder import CandleBuilder, Reject, apply_partition
 from streams.candle_store import existing_symbols, lock_cursors, save_cursors, upsert_candles
+from streams.db_retry import retry_transient
 from streams.dlq import send_to_dlq
 from streams.metrics import dead_lettered
 from streams.tick_consumer import TickAgent, register
 from streams.tick_input import SymbolDirectory, TickBatch
 
 AGENT = "candles"
-RETRY_BACKOFF_MS_MIN = 50
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +69,15 @@ async def apply_batch(pool: AsyncPool, batch: TickBatch) -> list[Reject]:
 
 async def apply_until_done(pool: AsyncPool, batch: TickBatch) -> None:
     """Apply ``batch``, retrying database failures with a bounded backoff (lag shows the stall)."""
-    backoff_ms = RETRY_BACKOFF_MS_MIN
-    while True:
-        try:
-            await apply_batch(pool, batch)
-            return
-        except psycopg.Error:
-            log.exception(
-                "%s: batch of %d ticks not applied; retry in %d ms", AGENT, batch.size, backoff_ms
-            )
-            await asyncio.sleep(backoff_ms / 1000)
-            backoff_ms = min(backoff_ms * 2, settings.streams_db_retry_backoff_ms_max)
+    # Every database error is retried, not only the transient ones: the batch's bad ticks are
+    # already dead-lettered in memory, so a failure is the database's, and skipping the batch
+    # would lose good ticks.
+    await retry_transient(
+        lambda: apply_batch(pool, batch),
+        what=f"{AGENT}: batch of {batch.size} ticks",
+        backoff_ms_max=settings.streams_db_retry_backoff_ms_max,
+        errors=(psycopg.Error,),
+    )
 
 
 class _Pool:

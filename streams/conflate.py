@@ -10,7 +10,6 @@ one already published.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -23,13 +22,13 @@ from core.db import AsyncConn, AsyncPool, make_async_pool
 from core.exceptions import ContractError
 from streams.app import app, conflated_topic, settings
 from streams.conflation import Conflator, TickKey, floor_of_ts_us
+from streams.db_retry import retry_transient
 from streams.tick_consumer import TickAgent, register
 from streams.tick_input import TickBatch
 
 AGENT = "conflate"
 # The flusher's wake-ups per interval: an update waits at most interval / this for its slot.
 FLUSH_WAKES_PER_INTERVAL = 5
-RETRY_BACKOFF_MS_MIN = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger(__name__)
@@ -88,16 +87,16 @@ async def save_last_prices(conn: AsyncConn, ticks: Sequence[Tick]) -> None:
 
 
 async def _seed_until_done(pool: AsyncPool, symbols: list[str]) -> None:
-    backoff_ms = RETRY_BACKOFF_MS_MIN
-    while True:
-        try:
-            async with pool.connection() as conn:
-                floors = await load_floors(conn, symbols)
-            break
-        except psycopg.Error:
-            log.exception("%s: cannot load floors; retry in %d ms", AGENT, backoff_ms)
-            await asyncio.sleep(backoff_ms / 1000)
-            backoff_ms = min(backoff_ms * 2, settings.streams_db_retry_backoff_ms_max)
+    async def load() -> dict[str, TickKey | None]:
+        async with pool.connection() as conn:
+            return await load_floors(conn, symbols)
+
+    floors = await retry_transient(
+        load,
+        what=f"{AGENT}: floors",
+        backoff_ms_max=settings.streams_db_retry_backoff_ms_max,
+        errors=(psycopg.Error,),
+    )
     for symbol, floor in floors.items():
         _state.known.add(symbol)
         _state.conflator.seed(symbol, floor)

@@ -1,4 +1,4 @@
-"""What the database-writing agents (settle, stops) share: a pool and retries.
+"""What the database-writing agents share: a pool and retries (tenacity).
 
 A transient database error (connection lost, pool timeout, deadlock, serialization failure) is
 not the message's fault: it is retried with a backoff bounded by
@@ -8,12 +8,12 @@ consuming, its lag grows, and /livez reports it stalled: the right signal for an
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from core.db import AsyncPool, make_async_pool
 from core.settings import Settings
@@ -39,14 +39,38 @@ async def open_pool(settings: Settings, name: str) -> AsyncPool:
 
 
 async def retry_transient(
-    attempt: Callable[[], Awaitable[T]], *, what: str, backoff_ms_max: int
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    backoff_ms_max: int,
+    errors: tuple[type[Exception], ...] = TRANSIENT_DB_ERRORS,
 ) -> T:
-    """Run ``attempt`` until it does not fail with a transient database error."""
-    delay_ms = _FIRST_DELAY_MS
-    while True:
-        try:
-            return await attempt()
-        except TRANSIENT_DB_ERRORS as exc:
-            log.warning("%s: transient database error (%s); retrying in %d ms", what, exc, delay_ms)
-            await asyncio.sleep(delay_ms / 1000)
-            delay_ms = min(delay_ms * 2, backoff_ms_max)
+    """Run ``attempt`` until it does not fail with one of ``errors`` (never gives up)."""
+
+    def log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        transient = isinstance(exc, TRANSIENT_DB_ERRORS)
+        kind = "transient database error" if transient else "database error"
+        delay_ms = state.upcoming_sleep * 1000
+        # A non-transient error is rarer and harder to read: keep its traceback in the log.
+        log.warning(
+            "%s: %s (%s); retrying in %d ms",
+            what,
+            kind,
+            exc,
+            delay_ms,
+            exc_info=None if transient else exc,
+        )
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(errors),
+        wait=wait_exponential(multiplier=_FIRST_DELAY_MS / 1000, max=backoff_ms_max / 1000),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+
+    # tenacity awaits only what a coroutine function returns; ``attempt`` is often a lambda.
+    async def call() -> T:
+        return await attempt()
+
+    return await retrying(call)

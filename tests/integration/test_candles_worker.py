@@ -7,6 +7,7 @@ at every width with the answer Polars computes from the generated ticks.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,10 +36,19 @@ from tests.integration.tick_agents_support import (
     wait_until,
     worker_topics,
 )
+from tests.integration.worker_support import (
+    allow_connections,
+    committed_offset,
+    read_all,
+    running_worker,
+)
+from tests.integration.worker_support import worker_topics as outage_topics
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
+RETRIED_BATCH = re.compile(r"candles: batch of \d+ ticks: transient database error")
+OUTAGE_WAIT_S = 60.0  # the pool gives up on a connection after pg_connect_timeout_s (5 s)
 COORDINATOR_ATTEMPTS_MAX = 20
 RETRIABLE = {
     KafkaError.NOT_COORDINATOR,
@@ -164,3 +174,30 @@ def test_a_replay_from_the_start_counts_nothing_twice(
         quiet_s=3.0,
     )
     assert sum(1 for x in letters if x.consumer == "candles") == 120  # none sent twice
+
+
+def test_a_database_outage_delays_the_candles_and_loses_no_tick(
+    running_stack: Settings, db_dsn: str, new_topic: Callable[[int], str], tmp_path: Path
+) -> None:
+    settings = running_stack
+    seed_symbols(db_dsn)
+    stream = generate_stream(5_000, seed=14)
+    # The candles agent alone: in a full worker the agent before it in the batch stalls first.
+    with outage_topics(settings, new_topic) as made:
+        produce(settings, made.ticks, stream.messages)
+        allow_connections(settings, db_dsn, False)
+        try:
+            with running_worker(settings, db_dsn, made, tmp_path, "streams.candles") as worker:
+                wait_until(
+                    lambda: RETRIED_BATCH.search(worker.log_tail(1_000_000)) is not None,
+                    "the candles agent to retry a batch",
+                    timeout_s=OUTAGE_WAIT_S,
+                )
+                group = worker.group_of(made.ticks)
+                assert committed_offset(settings, group, made.ticks) == 0
+                allow_connections(settings, db_dsn, True)
+                wait_all_applied(settings, db_dsn, made.ticks)
+        finally:
+            allow_connections(settings, db_dsn, True)
+        assert_candles_match(db_dsn, stream)
+        assert read_all(settings, settings.dlq_topic(made.ticks), wait_s=1) == []

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from core.contracts import DEAD_LETTERS, EXECUTION_REPORTS, TICKS, Side, Tick
 from core.settings import Settings
@@ -27,6 +25,7 @@ from tests.integration.settle_support import (
     wallet,
 )
 from tests.integration.worker_support import (
+    allow_connections,
     committed_offset,
     produce,
     read_all,
@@ -100,17 +99,6 @@ async def test_worker_settles_reports_once_and_dead_letters_poison(
     assert Counter(x.error_type for x in letters) == {"ContractError": 67, "SettlementError": 33}
     assert {x.consumer for x in letters} == {"settle"}
     assert sorted(x.value or b"" for x in letters) == sorted(v for _, v in bad)
-
-
-def allow_connections(settings: Settings, db_dsn: str, allowed: bool) -> None:
-    """Open or close the test database to new connections (an outage the worker must ride)."""
-    name = conninfo_to_dict(db_dsn)["dbname"]
-    with psycopg.connect(settings.pg_dsn_for("postgres"), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(str(name)), sql.Literal(allowed)
-            )
-        )
 
 
 async def test_a_database_outage_delays_settlement_and_sends_nothing_to_the_dlq(

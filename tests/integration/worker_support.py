@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from core.settings import PROJECT_ROOT, Settings
@@ -208,3 +210,14 @@ def read_all(settings: Settings, topic: str, wait_s: float = 3.0) -> list[bytes]
     finally:
         consumer.close()
     return values
+
+
+def allow_connections(settings: Settings, db_dsn: str, allowed: bool) -> None:
+    """Open or close the test database to new connections (an outage the worker must ride)."""
+    name = conninfo_to_dict(db_dsn)["dbname"]
+    with psycopg.connect(settings.pg_dsn_for("postgres"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(str(name)), sql.Literal(allowed)
+            )
+        )
