@@ -1,14 +1,15 @@
 """Per-agent metrics (Prometheus) and a liveness check, served by each worker's Faust web server.
 
 Agents call ``observe(agent, n)`` after processing a batch and ``dead_lettered(agent)`` per
-dead letter. ``/metrics`` exposes the counters; ``/livez`` fails when an agent that has seen
-traffic has been silent longer than ``streams_stall_s`` while its consumer lag grows.
+dead letter. ``/metrics`` exposes the counters; ``/livez`` fails when an agent has been silent
+longer than ``streams_stall_s`` while its topic has lag: silent since its last batch, its
+consumer's start (stuck from the start counts too) or the last check that found no lag.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from faust.web import Request, Response, View
 from prometheus_client import (
@@ -33,13 +34,19 @@ last_event_ts = Gauge(
 lag = Gauge("stream_consumer_lag", "Messages behind the log end", ["topic"], registry=registry)
 
 _last_seen_s: dict[str, float] = {}
+# The topic each watched agent consumes; an agent not named here is judged by any topic's lag.
+_agent_topics: dict[str, str] = {}
 # Consumers outside Faust's (streams/batch_consumer.py) report their lag per topic here.
 _lag_sources: dict[str, Callable[[], int]] = {}
 
 
-def add_lag_source(topic: str, lag_of: Callable[[], int]) -> None:
-    """Count ``lag_of()`` as the lag of ``topic`` (a batch consumer's unhandled messages)."""
+def add_lag_source(topic: str, lag_of: Callable[[], int], agents: Sequence[str] = ()) -> None:
+    """Count ``lag_of()`` as the lag of ``topic``; ``agents`` consume it, watched from now on."""
     _lag_sources[topic] = lag_of
+    now = time.time()
+    for agent in agents:
+        _agent_topics[agent] = topic
+        _last_seen_s.setdefault(agent, now)
 
 
 def observe(agent: str, count: int = 1) -> None:
@@ -73,10 +80,19 @@ def _consumer_lag_by_topic() -> dict[str, int]:
 
 
 def stalled_agents(now_s: float, lags: dict[str, int]) -> list[str]:
-    """Agents silent for longer than the stall limit while there is lag to consume."""
-    if not any(lags.values()):
-        return []
-    return [a for a, seen in _last_seen_s.items() if now_s - seen > settings.streams_stall_s]
+    """Agents silent for longer than the stall limit while their topic has lag to consume."""
+    any_lag = any(lags.values())
+    stalled = []
+    for agent, seen in list(_last_seen_s.items()):
+        topic = _agent_topics.get(agent)
+        has_lag = lags.get(topic, 0) > 0 if topic is not None else any_lag
+        if not has_lag:
+            # Nothing to do is not silence: after a quiet hour the first tick must not find the
+            # agent "silent for an hour" before its batch is through.
+            _last_seen_s[agent] = max(seen, now_s)
+        elif now_s - seen > settings.streams_stall_s:
+            stalled.append(agent)
+    return stalled
 
 
 @app.page("/metrics")

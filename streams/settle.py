@@ -64,7 +64,7 @@ async def consume_reports() -> None:
         handle,
         in_flight=settings.settle_batches_in_flight,
     )
-    add_lag_source(settings.topic_execution_reports, consumer.lag)
+    add_lag_source(settings.topic_execution_reports, consumer.lag, [AGENT])
     try:
         await run_or_crash(consumer, app.crash, AGENT)
     finally:

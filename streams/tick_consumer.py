@@ -76,7 +76,7 @@ async def consume_ticks() -> None:
         _revoked,
         batch_max=settings.streams_tick_batch_max,
     )
-    add_lag_source(settings.topic_ticks, consumer.lag)
+    add_lag_source(settings.topic_ticks, consumer.lag, [a.name for a in _agents])
     try:
         await run_or_crash(consumer, app.crash, "tick agents")
     finally:

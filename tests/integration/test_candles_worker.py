@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -37,6 +38,7 @@ from tests.integration.tick_agents_support import (
     worker_topics,
 )
 from tests.integration.worker_support import (
+    Worker,
     allow_connections,
     committed_offset,
     read_all,
@@ -176,7 +178,13 @@ def test_a_replay_from_the_start_counts_nothing_twice(
     assert sum(1 for x in letters if x.consumer == "candles") == 120  # none sent twice
 
 
-def test_a_database_outage_delays_the_candles_and_loses_no_tick(
+def livez(worker: Worker) -> tuple[int, list[str]]:
+    """The worker's /livez status code and the agents it names stalled."""
+    answer = httpx.get(f"http://127.0.0.1:{worker.web_port}/livez", timeout=5)
+    return answer.status_code, answer.json()["stalled"]
+
+
+def test_a_database_outage_stalls_the_candles_agent_visibly_and_loses_no_tick(
     running_stack: Settings, db_dsn: str, new_topic: Callable[[int], str], tmp_path: Path
 ) -> None:
     settings = running_stack
@@ -187,7 +195,9 @@ def test_a_database_outage_delays_the_candles_and_loses_no_tick(
         produce(settings, made.ticks, stream.messages)
         allow_connections(settings, db_dsn, False)
         try:
-            with running_worker(settings, db_dsn, made, tmp_path, "streams.candles") as worker:
+            with running_worker(
+                settings, db_dsn, made, tmp_path, "streams.candles", BROKER_STREAMS_STALL_S="2"
+            ) as worker:
                 wait_until(
                     lambda: RETRIED_BATCH.search(worker.log_tail(1_000_000)) is not None,
                     "the candles agent to retry a batch",
@@ -195,8 +205,13 @@ def test_a_database_outage_delays_the_candles_and_loses_no_tick(
                 )
                 group = worker.group_of(made.ticks)
                 assert committed_offset(settings, group, made.ticks) == 0
+                wait_until(
+                    lambda: livez(worker) == (503, ["candles"]),
+                    "/livez to report the candles agent stalled",
+                )
                 allow_connections(settings, db_dsn, True)
                 wait_all_applied(settings, db_dsn, made.ticks)
+                wait_until(lambda: livez(worker) == (200, []), "/livez to be ok again")
         finally:
             allow_connections(settings, db_dsn, True)
         assert_candles_match(db_dsn, stream)
