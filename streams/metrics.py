@@ -34,7 +34,7 @@ last_event_ts = Gauge(
 lag = Gauge("stream_consumer_lag", "Messages behind the log end", ["topic"], registry=registry)
 
 _last_seen_s: dict[str, float] = {}
-# The topic each watched agent consumes; an agent not named here is judged by any topic's lag.
+# The topic each agent consumes (add_lag_source); /livez judges an agent by that topic's lag.
 _agent_topics: dict[str, str] = {}
 # Consumers outside Faust's (streams/batch_consumer.py) report their lag per topic here.
 _lag_sources: dict[str, Callable[[], int]] = {}
@@ -81,12 +81,9 @@ def _consumer_lag_by_topic() -> dict[str, int]:
 
 def stalled_agents(now_s: float, lags: dict[str, int]) -> list[str]:
     """Agents silent for longer than the stall limit while their topic has lag to consume."""
-    any_lag = any(lags.values())
     stalled = []
     for agent, seen in list(_last_seen_s.items()):
-        topic = _agent_topics.get(agent)
-        has_lag = lags.get(topic, 0) > 0 if topic is not None else any_lag
-        if not has_lag:
+        if lags.get(_agent_topics.get(agent, ""), 0) <= 0:
             # Nothing to do is not silence: after a quiet hour the first tick must not find the
             # agent "silent for an hour" before its batch is through.
             _last_seen_s[agent] = max(seen, now_s)
