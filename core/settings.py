@@ -63,9 +63,11 @@ class Settings(BaseSettings):
     # The firehose would fill the disk at 200k ticks/s; keep hours, not the default week.
     retention_ticks_ms: int = 6 * 3600 * 1000
 
-    # Services.
+    # Services. The run command starts api_processes API processes, the i-th on api_port + i,
+    # all behind the front (HAProxy), which is the public entry.
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: int = 8001
+    api_processes: int = Field(default=2, ge=1, le=16)
     api_access_log: bool = False
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
@@ -130,7 +132,7 @@ class Settings(BaseSettings):
     gateway_webhook_secret: SecretStr = SecretStr(DEV_SECRET_PREFIX + "gateway-webhook-secret")
     gateway_confirm_delay_ms: int = 300
     # Where the gateway calls back: the API as the gateway sees it.
-    api_public_url: str = "http://127.0.0.1:8000"
+    api_public_url: str = "https://127.0.0.1:8443"
     # A signed webhook older or newer than this is refused (replay window, clock skew).
     gateway_webhook_tolerance_s: int = Field(default=300, ge=1)
     # The API's calls to the gateway: per-call timeout and attempts (creation is idempotent).
@@ -305,6 +307,73 @@ class Settings(BaseSettings):
     # A price stream's writes at least this far apart (0: as updates come): fewer, larger writes
     # per client, each update late by at most this much.
     stream_client_batch_ms: int = Field(default=0, ge=0, le=1_000)
+
+    # Redis: what every API process must share (rate-limit counters).
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 56379
+    redis_password: SecretStr = SecretStr(DEV_SECRET_PREFIX + "redis-password")
+    # A Redis call slower than this counts as Redis lost (the API then uses its fallback).
+    redis_timeout_s: float = Field(default=0.25, gt=0, le=10)
+    # After Redis was lost, the API tries it again at most this often.
+    redis_retry_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+    # The public front (HAProxy): TLS 1.3 only on front_https_port; plain HTTP on
+    # front_http_port is redirected there. It health-checks every API process on /readyz.
+    front_host: str = "127.0.0.1"
+    front_https_port: int = 8443
+    front_http_port: int = 8000
+    front_check_interval_ms: int = Field(default=500, ge=100, le=10_000)
+    # Failed checks in a row that take an API process out of rotation (fall x interval <= 2 s).
+    front_check_fall: int = Field(default=2, ge=1, le=10)
+    front_check_rise: int = Field(default=2, ge=1, le=10)
+    # Streams (SSE, WebSocket) stay open through the front this long without a byte.
+    front_stream_idle_timeout_s: int = Field(default=3_600, ge=60)
+    front_hsts_max_age_s: int = Field(default=31_536_000, ge=0)
+    # The front's certificate chain and key in one PEM file (HAProxy's format); None: a local
+    # certificate made at setup under state_dir/tls, signed by a local CA (tls_ca_file).
+    tls_cert_file: Path | None = None
+    # The CA that the project's own clients of the front trust (the gateway's webhooks, tests);
+    # None: the local CA under state_dir/tls.
+    tls_ca_file: Path | None = None
+
+    # Redundancy of the run command: processes of each kind under the supervisor.
+    relay_processes: int = Field(default=2, ge=1, le=8)
+    bridge_processes: int = Field(default=2, ge=1, le=8)
+    # The FIX bridge's leader lease in PostgreSQL: the leader renews it this often, and a
+    # standby takes it over once it is this old (the takeover bound is about ttl + renew).
+    bridge_lease_ttl_ms: int = Field(default=3_000, ge=500, le=60_000)
+    bridge_lease_renew_ms: int = Field(default=500, ge=100, le=30_000)
+    # The supervisor: a service that exits within start_s of starting is retried at most
+    # retries_max times, each wait a second longer (its backoff), then left FATAL and logged.
+    supervisor_start_s: int = Field(default=3, ge=1, le=60)
+    supervisor_retries_max: int = Field(default=10, ge=0, le=100)
+    supervisor_port: int = 59001
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis URL, password included, for clients."""
+        password = self.redis_password.get_secret_value()
+        return f"redis://:{password}@{self.redis_host}:{self.redis_port}/0"
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where the local CA and the front's certificate are made at setup."""
+        return self.state_dir / "tls"
+
+    @property
+    def front_cert_path(self) -> Path:
+        """The PEM file (chain and key) HAProxy serves."""
+        return self.tls_cert_file or self.tls_dir / "front.pem"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        """The CA certificate clients of the front verify it with."""
+        return self.tls_ca_file or self.tls_dir / "ca.pem"
+
+    @property
+    def front_url(self) -> str:
+        """The public HTTPS address of the system."""
+        return f"https://{self.front_host}:{self.front_https_port}"
 
     @property
     def kafka_bootstrap(self) -> str:
