@@ -34,7 +34,13 @@ def test_production_refuses_the_development_database_password(
     with pytest.raises(pydantic.ValidationError, match="BROKER_PG_PASSWORD must be set"):
         Settings()
 
-    for name in ("PG_PASSWORD", "JWT_SECRET", "ENCRYPTION_SECRET", "GATEWAY_WEBHOOK_SECRET"):
+    for name in (
+        "PG_PASSWORD",
+        "JWT_SECRET",
+        "ENCRYPTION_SECRET",
+        "GATEWAY_WEBHOOK_SECRET",
+        "REDIS_PASSWORD",
+    ):
         monkeypatch.setenv(f"BROKER_{name}", f"a-real-{name.lower()}")
     assert Settings().mode == "production"
 
