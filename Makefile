@@ -1,8 +1,11 @@
 # The two commands of the README, and a few helpers around them.
-.PHONY: up test setup infra-start infra-stop infra-status bench
+.PHONY: up test setup status infra-start infra-stop infra-status bench chaos
 
 up:            ## start the whole system in the foreground (Ctrl-C stops all)
 	bash infra/up.sh
+
+status:        ## each service of `make up`: state, pid, uptime, restart count
+	.venv/bin/python -m infra status
 
 test:          ## lint, type-check and run every test against real Kafka and PostgreSQL
 	bash infra/test.sh

@@ -17,6 +17,9 @@ def main() -> None:
         port=settings.api_port,
         access_log=settings.api_access_log,
         backlog=settings.api_backlog,
+        # Behind the front: the client's address and scheme come from its X-Forwarded-* headers.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.api_forwarded_allow_ips,
     )
 
 

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8001
     api_processes: int = Field(default=2, ge=1, le=16)
+    # Proxies whose X-Forwarded-For the API trusts for the client's address (the front).
+    api_forwarded_allow_ips: str = "127.0.0.1"
     api_access_log: bool = False
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
@@ -162,7 +164,7 @@ class Settings(BaseSettings):
     streams_app_id: str = "broker-streams"
     streams_web_host: str = "127.0.0.1"
     streams_web_port: int = 6066
-    streams_workers: int = 1
+    streams_workers: int = Field(default=2, ge=1, le=16)
     streams_batch_max: int = 2000
     # The tick agents' batches: their database writes are per candle, not per tick, so a
     # bigger batch of the firehose costs the same writes (profiled: writes were ~15% of a
@@ -328,6 +330,9 @@ class Settings(BaseSettings):
     front_check_rise: int = Field(default=2, ge=1, le=10)
     # Streams (SSE, WebSocket) stay open through the front this long without a byte.
     front_stream_idle_timeout_s: int = Field(default=3_600, ge=60)
+    # Client connections the front holds at once: each also takes one to an API process, and
+    # both count against the process's file limit (ulimit -n), 20,000 on these machines.
+    front_connections_max: int = Field(default=9_000, ge=100)
     front_hsts_max_age_s: int = Field(default=31_536_000, ge=0)
     # The front's certificate chain and key in one PEM file (HAProxy's format); None: a local
     # certificate made at setup under state_dir/tls, signed by a local CA (tls_ca_file).
@@ -347,7 +352,8 @@ class Settings(BaseSettings):
     # retries_max times, each wait a second longer (its backoff), then left FATAL and logged.
     supervisor_start_s: int = Field(default=3, ge=1, le=60)
     supervisor_retries_max: int = Field(default=10, ge=0, le=100)
-    supervisor_port: int = 59001
+    # How long the run command waits for every service to be up behind the front.
+    supervisor_ready_timeout_s: float = Field(default=240.0, gt=0)
 
     @property
     def redis_url(self) -> str:

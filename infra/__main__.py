@@ -1,4 +1,4 @@
-"""Command line: ``python -m infra start|stop|status|urls|logs|fetch|migrate|topics``."""
+"""Command line: ``python -m infra COMMAND`` (``--help`` lists them)."""
 
 from __future__ import annotations
 
@@ -7,55 +7,75 @@ import logging
 import os
 import sys
 
-from core.settings import get_settings
-from infra import kafka_node, migrate, postgres, stack, topics
+from core.settings import Settings, get_settings
+from infra import kafka_node, migrate, services, stack, supervise, topics
 from infra.procs import InfraError
+
+COMMANDS = {
+    "start": "start PostgreSQL and Kafka in the background (a second start is harmless)",
+    "supervise": "start every service under supervisord and wait until the front serves",
+    "stop": "stop every service, then PostgreSQL and Kafka",
+    "status": "each server and service: state, pid, uptime, restarts (exit 3 if one is down)",
+    "urls": "print where each service listens",
+    "logs": "follow one service's log (a name from status, or postgres / kafka)",
+    "follow": "follow every service's log, each line prefixed with its service",
+    "fetch": "fetch the Kafka jars",
+    "migrate": "migrate the database",
+    "topics": "create the topics",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one infrastructure command; exit non-zero with the reason when it fails."""
-    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__)
-    parser.add_argument(
-        "command",
-        choices=["start", "stop", "status", "urls", "logs", "fetch", "migrate", "topics"],
-        help="start/stop/status the whole stack; print where each service listens; follow a "
-        "service's log; fetch the Kafka jars; migrate the database; create the topics",
+    parser = argparse.ArgumentParser(
+        prog="python -m infra",
+        description="\n".join(f"{k:<10} {v}" for k, v in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("service", nargs="?", choices=["postgres", "kafka"], help="for logs")
+    parser.add_argument("command", choices=list(COMMANDS))
+    parser.add_argument("service", nargs="?", help="for logs: which service")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s infra %(levelname)s %(message)s")
     logging.getLogger("yoyo").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     log = logging.getLogger("infra")
     settings = get_settings()
     try:
-        match args.command:
-            case "start":
-                stack.start(settings)
-                for line in stack.status(settings):
-                    log.info(line)
-            case "stop":
-                stack.stop(settings)
-                log.info("stopped")
-            case "status":
-                lines = stack.status(settings)
-                sys.stdout.write("\n".join(lines) + "\n")
-                return 0 if all("ready" in line for line in lines) else 3
-            case "urls":
-                sys.stdout.write("\n".join(stack.urls(settings)) + "\n")
-            case "logs":
-                path = {"postgres": postgres.log_file, "kafka": kafka_node.log_file}[
-                    args.service or "kafka"
-                ](settings)
-                os.execvp("tail", ["tail", "-n", "5", "-F", str(path)])  # noqa: S606
-            case "fetch":
-                log.info("kafka jars in %s", kafka_node.fetch(settings))
-            case "migrate":
-                log.info("%d migrations applied", migrate.apply_migrations(settings.pg_dsn))
-            case "topics":
-                log.info("created: %s", topics.ensure_topics(settings) or "none (all exist)")
+        return _run(args.command, args.service, settings, log)
     except InfraError as exc:
         log.error("%s", exc)
         return 1
+
+
+def _run(command: str, service: str | None, settings: Settings, log: logging.Logger) -> int:
+    match command:
+        case "start":
+            stack.start(settings)
+            for line in stack.status(settings):
+                log.info(line)
+        case "supervise":
+            services.start(settings)
+        case "stop":
+            supervise.stop(settings)
+            stack.stop(settings)
+            log.info("stopped")
+        case "status":
+            lines = services.status_lines(settings)
+            sys.stdout.write("\n".join(lines) + "\n")
+            return 0 if services.all_up(lines) else 3
+        case "urls":
+            sys.stdout.write("\n".join(stack.urls(settings)) + "\n")
+        case "logs":
+            path = services.log_path(settings, service or "kafka")
+            os.execvp("tail", ["tail", "-n", "20", "-F", str(path)])  # noqa: S606
+        case "follow":
+            services.follow(settings)
+        case "fetch":
+            log.info("kafka jars in %s", kafka_node.fetch(settings))
+        case "migrate":
+            log.info("%d migrations applied", migrate.apply_migrations(settings.pg_dsn))
+        case "topics":
+            log.info("created: %s", topics.ensure_topics(settings) or "none (all exist)")
     return 0
 
 

@@ -12,6 +12,8 @@ missing=()
 [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pgbench" ] || missing+=(postgresql-15 postgresql-contrib)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# The public front (TLS 1.3, load balancing of the API processes).
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # Lets the tests validate docker-compose.yml where the docker client has no compose plugin.
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
   missing+=(docker-compose)

@@ -33,6 +33,7 @@ from api.payments import rules, signing
 from api.payments.models import PaymentAccepted, PaymentEvent, PaymentRequest
 from core.money import to_money
 from core.settings import Settings, get_settings
+from core.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,10 @@ def create_gateway_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        http = httpx.AsyncClient(timeout=settings.gateway_request_timeout_s)
+        # Webhooks go to the API through the TLS front, whose certificate may be the local CA's.
+        http = httpx.AsyncClient(
+            timeout=settings.gateway_request_timeout_s, verify=client_ssl_context(settings)
+        )
         app.state.gateway = Gateway(settings, http)
         yield
         await app.state.gateway.close()

@@ -1,0 +1,125 @@
+"""The public front: Debian's HAProxy, TLS 1.3 only, balancing the API processes.
+
+It terminates TLS (TLS 1.2 and older are refused), adds HSTS, redirects plain HTTP, checks
+every API process on ``/readyz`` and takes a failing one out of rotation within
+``front_check_fall x front_check_interval_ms``. A request whose connection to a dead process
+fails is sent to another one (``retry-on conn-failure``: nothing reached the dead one, so even
+a POST is safe to resend). Streams pass through unbuffered: HAProxy forwards each chunk as it
+comes, and the stream routes get the long idle timeout.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from core.settings import Settings
+
+HAPROXY = "haproxy"
+# Request headers must arrive within this; it bounds slow-header (slowloris) clients.
+HTTP_REQUEST_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 2
+# A normal request's idle bound on either side (the price stream sends a heartbeat well within).
+IDLE_TIMEOUT_S = 60
+# Routes whose responses are streams (SSE and WebSocket).
+STREAM_PATH_PREFIX = "/v1/stream/"
+
+
+def home(settings: Settings) -> Path:
+    """The front's folder: its configuration and admin socket."""
+    return settings.state_dir / "front"
+
+
+def config_file(settings: Settings) -> Path:
+    """The rendered haproxy.cfg."""
+    return home(settings) / "haproxy.cfg"
+
+
+def admin_socket(settings: Settings) -> Path:
+    """HAProxy's runtime API socket (``show servers state``, ``show stat``)."""
+    return home(settings) / "admin.sock"
+
+
+def api_ports(settings: Settings) -> list[int]:
+    """The ports of the API processes behind the front."""
+    return [settings.api_port + i for i in range(settings.api_processes)]
+
+
+def render(settings: Settings) -> str:
+    """haproxy.cfg for these settings."""
+    check = (
+        f"inter {settings.front_check_interval_ms}ms fall {settings.front_check_fall}"
+        f" rise {settings.front_check_rise}"
+    )
+    ports = api_ports(settings)
+    servers = "\n".join(
+        f"  server api{i + 1} {settings.api_host}:{port} check {check}"
+        for i, port in enumerate(ports)
+    )
+    # The stream routes follow the same checks instead of checking every process twice.
+    tracked = "\n".join(
+        f"  server api{i + 1} {settings.api_host}:{port} track api/api{i + 1}"
+        for i, port in enumerate(ports)
+    )
+    stream_idle_s = settings.front_stream_idle_timeout_s
+    https = f"https://{settings.front_host}:{settings.front_https_port}"
+    return f"""\
+# Rendered by infra/front.py from the BROKER_* settings; edits here are overwritten.
+global
+  log stdout format raw daemon notice
+  maxconn {settings.front_connections_max}
+  stats socket {admin_socket(settings)} mode 600 level admin
+  ssl-default-bind-options ssl-min-ver TLSv1.3 no-tls-tickets
+
+defaults
+  mode http
+  log global
+  option dontlognull
+  timeout connect {CONNECT_TIMEOUT_S}s
+  timeout http-request {HTTP_REQUEST_TIMEOUT_S}s
+  timeout client {IDLE_TIMEOUT_S}s
+  timeout server {IDLE_TIMEOUT_S}s
+  timeout tunnel {stream_idle_s}s
+  timeout client-fin 5s
+  retries 3
+  retry-on conn-failure
+  option redispatch 1
+
+frontend plain_http
+  bind {settings.front_host}:{settings.front_http_port}
+  http-request redirect location {https}%[capture.req.uri] code 301
+
+frontend public
+  bind {settings.front_host}:{settings.front_https_port} ssl crt {settings.front_cert_path} \
+alpn http/1.1
+  option forwardfor
+  http-request set-header X-Forwarded-Proto https
+  http-response set-header Strict-Transport-Security "max-age={settings.front_hsts_max_age_s}"
+  use_backend api_streams if {{ path_beg {STREAM_PATH_PREFIX} }}
+  default_backend api
+
+backend api
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+{servers}
+
+backend api_streams
+  balance leastconn
+  timeout server {stream_idle_s}s
+{tracked}
+"""
+
+
+def prepare(settings: Settings) -> Path:
+    """Write haproxy.cfg and return its path."""
+    home(settings).mkdir(parents=True, exist_ok=True)
+    path = config_file(settings)
+    path.write_text(render(settings))
+    return path
+
+
+def foreground_argv(settings: Settings) -> list[str]:
+    """HAProxy in the foreground on the rendered configuration (for the supervisor)."""
+    binary = shutil.which(HAPROXY) or f"/usr/sbin/{HAPROXY}"
+    return [binary, "-db", "-f", str(config_file(settings))]

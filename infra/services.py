@@ -1,0 +1,97 @@
+"""The run command's services as one unit: start them supervised, report on them, follow logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import httpx
+
+from core.settings import Settings
+from core.tls import client_ssl_context
+from infra import kafka_node, postgres, procs, stack, supervise
+
+log = logging.getLogger(__name__)
+
+READY_PROBE_TIMEOUT_S = 2.0
+
+
+def start(settings: Settings) -> None:
+    """Start every service under supervisord and wait until the front serves a ready API."""
+    supervise.start(settings)
+    wait_front_ready(settings, settings.supervisor_ready_timeout_s)
+    log.info("every service is up; the system is served at %s", settings.front_url)
+
+
+def front_ready(settings: Settings) -> bool:
+    """True when the front answers ``/readyz`` with 200 over verified TLS."""
+    try:
+        response = httpx.get(
+            f"{settings.front_url}/readyz",
+            verify=client_ssl_context(settings),
+            timeout=READY_PROBE_TIMEOUT_S,
+        )
+    except httpx.HTTPError:
+        return False
+    return response.status_code == httpx.codes.OK
+
+
+def wait_front_ready(settings: Settings, timeout_s: float) -> None:
+    """Wait until the front serves, or raise InfraError naming the services not running."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if front_ready(settings):
+            return
+        fatal = [s.name for s in supervise.statuses(settings) if s.state == "FATAL"]
+        if fatal:
+            raise procs.InfraError(
+                f"gave up starting {fatal}: see {supervise.logs_dir(settings)} and"
+                f" {supervise.own_log(settings)}"
+            )
+        time.sleep(procs.POLL_INTERVAL_S * 5)
+    down = [s.name for s in supervise.statuses(settings) if s.state != "RUNNING"]
+    raise procs.InfraError(
+        f"the front did not serve within {timeout_s:.0f}s; not running: {down or 'none'};"
+        f" logs in {supervise.logs_dir(settings)}"
+    )
+
+
+def status_lines(settings: Settings) -> list[str]:
+    """A line per server (PostgreSQL, Kafka) and per supervised service."""
+    lines = stack.status(settings)
+    if not supervise.running(settings):
+        return [*lines, "services: not supervised (start them with `make up`)"]
+    return [*lines, *(s.line() for s in supervise.statuses(settings))]
+
+
+def all_up(lines: list[str]) -> bool:
+    """True when every server is ready and every service runs."""
+    return all(("ready" in line) or (" RUNNING " in line) for line in lines)
+
+
+def log_path(settings: Settings, name: str) -> Path:
+    """The log file of a server or a supervised service."""
+    servers = {"postgres": postgres.log_file, "kafka": kafka_node.log_file}
+    if name in servers:
+        return servers[name](settings)
+    if name == "supervisor":
+        return supervise.own_log(settings)
+    return supervise.service_log(settings, name)
+
+
+# tail names the file before each run of lines from it ("==> path <=="); awk turns that into
+# a prefix on every line, so the merged stream says which service wrote what.
+_PREFIX_AWK = (
+    r'/^==> .* <==$/ { n = $2; sub(/.*\//, "", n); sub(/\.log$/, "", n); next }'
+    r' NF { printf "%-18s | %s\n", n, $0; fflush() }'
+)
+
+
+def follow(settings: Settings) -> None:
+    """Replace this process with a follower of every service's log, prefixed by service."""
+    files = [str(supervise.own_log(settings))]
+    files += sorted(str(p) for p in supervise.logs_dir(settings).glob("*.log"))
+    script = 'tail -n 0 -F "$@" 2>/dev/null | awk "$0"'
+    os.execvp("bash", ["bash", "-c", script, _PREFIX_AWK, *files])  # noqa: S606
