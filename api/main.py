@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,11 +87,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    kafka_check = _KafkaCheck(settings)
+
     @app.get("/readyz", tags=["ops"])
     async def readyz(response: Response) -> dict[str, str]:
-        """Readiness: PostgreSQL and Kafka both answer."""
-        checks = {"postgres": await _postgres_ok(pool), "kafka": await _kafka_ok(settings)}
-        if not all(v == "ok" for v in checks.values()):
+        """Readiness: 503 unless PostgreSQL answers; Kafka's state is reported beside it.
+
+        Orders need only PostgreSQL (the outbox holds them while Kafka is away), so a process
+        without Kafka stays in the front's rotation; its live prices pause meanwhile.
+        """
+        checks = {"postgres": await _postgres_ok(pool), "kafka": await kafka_check.state()}
+        if checks["postgres"] != "ok":
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return checks
 
@@ -124,6 +131,29 @@ async def _postgres_ok(pool: AsyncPool) -> str:
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as its reason
         return f"error: {exc.__class__.__name__}"
     return "ok"
+
+
+class _KafkaCheck:
+    """Kafka's state, asked at most once per ``api_ready_kafka_check_interval_s``.
+
+    The front checks readiness twice a second per process; a Kafka client per check would cost
+    more than the rest of the check.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._state = "unknown"
+        self._next_check = 0.0
+        self._lock = asyncio.Lock()
+
+    async def state(self) -> str:
+        """The last known state, refreshed when older than the interval."""
+        async with self._lock:
+            now = time.monotonic()
+            if now >= self._next_check:
+                self._state = await _kafka_ok(self._settings)
+                self._next_check = now + self._settings.api_ready_kafka_check_interval_s
+            return self._state
 
 
 async def _kafka_ok(settings: Settings) -> str:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     api_processes: int = Field(default=2, ge=1, le=16)
     # Proxies whose X-Forwarded-For the API trusts for the client's address (the front).
     api_forwarded_allow_ips: str = "127.0.0.1"
+    # /readyz asks Kafka at most this often (the front asks /readyz twice a second).
+    api_ready_kafka_check_interval_s: float = Field(default=5.0, ge=0)
     api_access_log: bool = False
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000

@@ -10,7 +10,9 @@ comes, and the stream routes get the long idle timeout.
 
 from __future__ import annotations
 
+import csv
 import shutil
+import socket
 from pathlib import Path
 
 from core.settings import Settings
@@ -54,6 +56,12 @@ def render(settings: Settings) -> str:
     ports = api_ports(settings)
     servers = "\n".join(
         f"  server api{i + 1} {settings.api_host}:{port} check {check}"
+        for i, port in enumerate(ports)
+    )
+    # Used only when every process fails its checks (say, all slowed by load): trying them
+    # beats a certain 503, and a refused connection is still sent on to another.
+    backups = "\n".join(
+        f"  server api{i + 1}-last {settings.api_host}:{port} backup"
         for i, port in enumerate(ports)
     )
     # The stream routes follow the same checks instead of checking every process twice.
@@ -100,14 +108,18 @@ alpn http/1.1
 
 backend api
   balance roundrobin
+  option allbackups
   option httpchk GET /readyz
   http-check expect status 200
 {servers}
+{backups}
 
 backend api_streams
   balance leastconn
+  option allbackups
   timeout server {stream_idle_s}s
 {tracked}
+{backups}
 """
 
 
@@ -123,3 +135,20 @@ def foreground_argv(settings: Settings) -> list[str]:
     """HAProxy in the foreground on the rendered configuration (for the supervisor)."""
     binary = shutil.which(HAPROXY) or f"/usr/sbin/{HAPROXY}"
     return [binary, "-db", "-f", str(config_file(settings))]
+
+
+def server_states(settings: Settings) -> dict[str, str]:
+    """Each API process's state in the front's rotation (``UP``, ``DOWN``, ...), by server name."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(CONNECT_TIMEOUT_S)
+        sock.connect(str(admin_socket(settings)))
+        sock.sendall(b"show stat\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    text = b"".join(chunks).decode().lstrip("# ")
+    return {
+        row["svname"]: row["status"]
+        for row in csv.DictReader(text.splitlines())
+        if row.get("pxname") == "api" and row["svname"] not in ("FRONTEND", "BACKEND")
+    }

@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from core.settings import PROJECT_ROOT, Settings
-from infra import migrate, procs, stack, topics
+from infra import migrate, procs, stack, supervise, topics
 
 TEMPLATE_DB = "broker_template"
 
@@ -54,6 +54,7 @@ def _sweep_orphan_stacks(test_root: Path) -> None:
         if owner is None or procs.is_running(owner, ""):
             continue
         orphan = Settings(mode="test", state_dir=state_dir)
+        supervise.stop(orphan)
         stack.stop(orphan)
         postgres_home = state_dir / "postgres"
         if postgres_home.is_symlink():

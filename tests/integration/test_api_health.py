@@ -20,13 +20,25 @@ def test_readyz_says_ok_when_postgres_and_kafka_answer(running_stack: Settings) 
     assert response.json() == {"postgres": "ok", "kafka": "ok"}
 
 
-def test_readyz_answers_503_with_reasons_when_nothing_listens(settings: Settings) -> None:
+def test_readyz_answers_503_with_reasons_when_postgres_is_away(settings: Settings) -> None:
     nowhere = settings.model_copy(update={"pg_port": 1, "kafka_port": 1, "pg_connect_timeout_s": 1})
     with TestClient(create_app(nowhere)) as client:
         response = client.get("/readyz")
 
     assert response.status_code == 503
     assert response.json()["postgres"].startswith("error")
+    assert response.json()["kafka"].startswith("error")
+
+
+def test_readyz_stays_200_without_kafka_since_orders_need_only_postgres(
+    running_stack: Settings,
+) -> None:
+    no_kafka = running_stack.model_copy(update={"kafka_port": 1})
+    with TestClient(create_app(no_kafka)) as client:
+        response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["postgres"] == "ok"
     assert response.json()["kafka"].startswith("error")
 
 

@@ -1,0 +1,97 @@
+"""The whole system as the run command starts it, once per test session, on free ports.
+
+PostgreSQL and Kafka as ``python -m infra start`` runs them, then every service under
+supervisord as ``python -m infra supervise`` does: two API processes behind the TLS front,
+two stream workers, two relays, two bridges, the gateway, the exchange simulator and Dagster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from core.instruments import seed_instruments
+from core.settings import PROJECT_ROOT, Settings
+from infra import services, stack, supervise
+from tests.conftest import OWNER_FILE, free_port
+from tests.e2e.support import quiet_instrument
+
+PORT_TRIES_MAX = 50
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (for kinds numbered from a base port)."""
+    for _ in range(PORT_TRIES_MAX):
+        base = free_port()
+        if all(_port_free(base + i) for i in range(1, count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports in {PORT_TRIES_MAX} tries")
+
+
+def topology_settings() -> Settings:
+    """Settings of a whole system of its own: fresh state folder, every port free."""
+    fix_port = free_port()
+    front_port = free_port()
+    settings = Settings(
+        mode="test",
+        state_dir=PROJECT_ROOT / ".local" / "test" / f"e2e-{uuid.uuid4().hex[:8]}",
+        pg_port=free_port(),
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        api_port=free_ports(2),
+        front_https_port=front_port,
+        front_http_port=free_port(),
+        api_public_url=f"https://127.0.0.1:{front_port}",
+        streams_web_port=free_ports(2),
+        gateway_port=free_port(),
+        sim_fix_port=fix_port,
+        bridge_fix_port=fix_port,
+        dagster_port=free_port(),
+        market_always_open=True,
+        # Faster failure detection than a person needs, so the tests wait less.
+        bridge_heartbeat_s=2,
+        bridge_reconnect_interval_s=1,
+    )
+    return settings
+
+
+async def _seed_quiet_instrument(settings: Settings) -> None:
+    async with await psycopg.AsyncConnection.connect(settings.pg_dsn) as conn:
+        await seed_instruments(conn, [quiet_instrument(settings)])
+        await conn.commit()
+
+
+@pytest.fixture(scope="session")
+def topology() -> Iterator[Settings]:
+    """Start the whole supervised system once; stop every process and remove its data after."""
+    settings = topology_settings()
+    settings.state_dir.mkdir(parents=True)
+    (settings.state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    try:
+        stack.start(settings)
+        asyncio.run(_seed_quiet_instrument(settings))
+        services.start(settings)
+        yield settings
+    finally:
+        supervise.stop(settings)
+        stack.stop(settings)
+        postgres_home = settings.state_dir / "postgres"
+        if postgres_home.is_symlink():
+            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
