@@ -323,9 +323,15 @@ class Settings(BaseSettings):
 
     # The public front (HAProxy): TLS 1.3 only on front_https_port; plain HTTP on
     # front_http_port is redirected there. It health-checks every API process on /readyz.
+    # front_host is where the front binds; front_public_host is how clients name it (the
+    # certificate's name and the redirect's target).
     front_host: str = "127.0.0.1"
+    front_public_host: str = "127.0.0.1"
     front_https_port: int = 8443
     front_http_port: int = 8000
+    # The API processes as host:port, when they are not api_processes ports on api_host
+    # (containers: each process is a host of its own).
+    api_backends: tuple[str, ...] = ()
     front_check_interval_ms: int = Field(default=500, ge=100, le=10_000)
     # Failed checks in a row that take an API process out of rotation (fall x interval <= 2 s).
     front_check_fall: int = Field(default=2, ge=1, le=10)
@@ -339,6 +345,8 @@ class Settings(BaseSettings):
     # The front's certificate chain and key in one PEM file (HAProxy's format); None: a local
     # certificate made at setup under state_dir/tls, signed by a local CA (tls_ca_file).
     tls_cert_file: Path | None = None
+    # More names the local certificate is made for (say, the front's host name in containers).
+    tls_cert_names: tuple[str, ...] = ()
     # The CA that the project's own clients of the front trust (the gateway's webhooks, tests);
     # None: the local CA under state_dir/tls.
     tls_ca_file: Path | None = None
@@ -381,7 +389,7 @@ class Settings(BaseSettings):
     @property
     def front_url(self) -> str:
         """The public HTTPS address of the system."""
-        return f"https://{self.front_host}:{self.front_https_port}"
+        return f"https://{self.front_public_host}:{self.front_https_port}"
 
     @property
     def kafka_bootstrap(self) -> str:

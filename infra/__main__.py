@@ -8,7 +8,7 @@ import os
 import sys
 
 from core.settings import Settings, get_settings
-from infra import kafka_node, migrate, services, stack, supervise, topics
+from infra import front, kafka_node, migrate, services, stack, supervise, tls, topics
 from infra.procs import InfraError
 
 COMMANDS = {
@@ -19,6 +19,7 @@ COMMANDS = {
     "urls": "print where each service listens",
     "logs": "follow one service's log (a name from status, or postgres / kafka)",
     "follow": "follow every service's log, each line prefixed with its service",
+    "front-config": "write the front's haproxy.cfg and (unless configured) its certificate",
     "fetch": "fetch the Kafka jars",
     "migrate": "migrate the database",
     "topics": "create the topics",
@@ -70,6 +71,9 @@ def _run(command: str, service: str | None, settings: Settings, log: logging.Log
             os.execvp("tail", ["tail", "-n", "20", "-F", str(path)])  # noqa: S606
         case "follow":
             services.follow(settings)
+        case "front-config":
+            tls.ensure_certificates(settings)
+            log.info("front configuration in %s", front.prepare(settings))
         case "fetch":
             log.info("kafka jars in %s", kafka_node.fetch(settings))
         case "migrate":

@@ -43,8 +43,15 @@ def admin_socket(settings: Settings) -> Path:
 
 
 def api_ports(settings: Settings) -> list[int]:
-    """The ports of the API processes behind the front."""
+    """The ports of the API processes the run command starts on api_host."""
     return [settings.api_port + i for i in range(settings.api_processes)]
+
+
+def backends(settings: Settings) -> list[str]:
+    """Every API process behind the front, as host:port."""
+    if settings.api_backends:
+        return list(settings.api_backends)
+    return [f"{settings.api_host}:{port}" for port in api_ports(settings)]
 
 
 def render(settings: Settings) -> str:
@@ -53,24 +60,21 @@ def render(settings: Settings) -> str:
         f"inter {settings.front_check_interval_ms}ms fall {settings.front_check_fall}"
         f" rise {settings.front_check_rise}"
     )
-    ports = api_ports(settings)
+    addresses = backends(settings)
     servers = "\n".join(
-        f"  server api{i + 1} {settings.api_host}:{port} check {check}"
-        for i, port in enumerate(ports)
+        f"  server api{i + 1} {address} check {check}" for i, address in enumerate(addresses)
     )
     # Used only when every process fails its checks (say, all slowed by load): trying them
     # beats a certain 503, and a refused connection is still sent on to another.
     backups = "\n".join(
-        f"  server api{i + 1}-last {settings.api_host}:{port} backup"
-        for i, port in enumerate(ports)
+        f"  server api{i + 1}-last {address} backup" for i, address in enumerate(addresses)
     )
     # The stream routes follow the same checks instead of checking every process twice.
     tracked = "\n".join(
-        f"  server api{i + 1} {settings.api_host}:{port} track api/api{i + 1}"
-        for i, port in enumerate(ports)
+        f"  server api{i + 1} {address} track api/api{i + 1}" for i, address in enumerate(addresses)
     )
     stream_idle_s = settings.front_stream_idle_timeout_s
-    https = f"https://{settings.front_host}:{settings.front_https_port}"
+    https = settings.front_url
     return f"""\
 # Rendered by infra/front.py from the BROKER_* settings; edits here are overwritten.
 global

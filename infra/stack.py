@@ -45,7 +45,7 @@ def urls(settings: Settings) -> list[str]:
         f"/{settings.pg_database}",
         f"kafka     {settings.kafka_bootstrap}",
         f"front     {settings.front_url} (TLS 1.3; web page /app/, docs /docs, ready /readyz;"
-        f" plain http://{settings.front_host}:{settings.front_http_port} redirects here;"
+        f" plain http://{settings.front_public_host}:{settings.front_http_port} redirects here;"
         f" local CA {settings.ca_cert_path})",
         f"api       {settings.api_processes} processes on {settings.api_host}:{settings.api_port}"
         f"-{settings.api_port + settings.api_processes - 1} (behind the front)",

@@ -116,7 +116,8 @@ def _sign_server_cert(
     ca_cert: x509.Certificate,
 ) -> x509.Certificate:
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    for host in {settings.front_host, "127.0.0.1", "::1"}:
+    hosts = {settings.front_public_host, "127.0.0.1", "::1", *settings.tls_cert_names}
+    for host in sorted(hosts - {"localhost"}):
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:

@@ -103,7 +103,8 @@ def test_a_hung_api_process_leaves_rotation_within_2_s_and_returns(topology: Set
 
     assert out_after_s <= ROTATION_BOUND_S
     assert codes == {200}
-    deadline = time.monotonic() + 10
+    # Generous: the claim is the way out; the way back only must happen.
+    deadline = time.monotonic() + 30
     while front.server_states(topology)["api1"] != "UP":
         assert time.monotonic() < deadline, "api1 did not come back into rotation"
         time.sleep(POLL_S * 10)

@@ -23,7 +23,7 @@ def _compose_command() -> list[str] | None:
     return None
 
 
-def test_compose_file_is_valid_and_runs_kafka_timescaledb_the_api_and_dagster() -> None:
+def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_command() -> None:
     command = _compose_command()
     if command is None:
         pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
@@ -47,16 +47,26 @@ def test_compose_file_is_valid_and_runs_kafka_timescaledb_the_api_and_dagster() 
     assert {
         "kafka",
         "db",
+        "redis",
         "init",
-        "api",
-        "relay",
+        "front",
+        "api-1",
+        "api-2",
+        "relay-1",
+        "relay-2",
         "exchange",
         "gateway",
-        "bridge",
-        "streams",
+        "bridge-1",
+        "bridge-2",
+        "streams-1",
+        "streams-2",
         "dagster-webserver",
         "dagster-daemon",
     } <= set(services)
+    # Every long-running service comes back when it dies; the one-shot init does not.
+    restarting = {name for name, spec in services.items() if spec.get("restart")}
+    assert restarting == set(services) - {"init"}
+    assert services["front"]["image"].startswith("haproxy:")
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["db"]["image"].startswith("timescale/timescaledb:")
 
