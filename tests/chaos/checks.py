@@ -207,6 +207,24 @@ def wait_orders_match_exchange(
         time.sleep(POLL_S)
 
 
+def wait_exchange_has_orders(
+    settings: Settings, records: Iterable[OrderRecord], wait_s: float = SETTLE_WAIT_S
+) -> Problems:
+    """Wait (bounded) until the exchange acknowledged every accepted order; the missing ones.
+
+    The end of day must come after this: an order that reaches the exchange after its trade
+    report was written would fill outside the report, a break the system did not make.
+    """
+    ids = accepted_ids(records)
+    deadline = time.monotonic() + wait_s
+    while True:
+        view = read_exchange_view(settings)
+        missing = [i for i in ids if i not in view.acknowledged]
+        if not missing or time.monotonic() > deadline:
+            return [f"order {i}: not acknowledged by the exchange" for i in missing]
+        time.sleep(POLL_S)
+
+
 # (c) the exchange saw each ClOrdID as a new order once.
 
 
@@ -405,15 +423,17 @@ def run_all_checks(
     *,
     settle_wait_s: float = SETTLE_WAIT_S,
 ) -> dict[str, Problems]:
-    """End the day (DAY orders expire, the report is written), let everything settle, check.
+    """Wait until the exchange has every accepted order, end the day (DAY orders expire, the
+    report is written), let everything settle, then check.
 
     ``load_window`` is (start, end) of the load in epoch seconds. Keys of the answer:
     invariants, orders_match_exchange, new_order_once, fills_settled_once, reconciliation,
     refusals_clean, load_no_failures.
     """
+    unsent = wait_exchange_has_orders(settings, records, settle_wait_s)
     day = trading_day(time.time_ns(), ZoneInfo(settings.market_tz))
     report_csv = force_end_of_day(settings, signal_simulator, day)
-    matched = wait_orders_match_exchange(settings, records, settle_wait_s)
+    matched = unsent + wait_orders_match_exchange(settings, records, settle_wait_s)
     view = read_exchange_view(settings)
     ids = accepted_ids(records)
     return {
