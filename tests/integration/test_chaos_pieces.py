@@ -11,6 +11,7 @@ Last, two tamperings show the checks see what they are meant to see.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import psycopg
 import pytest
 from pydantic import SecretStr
@@ -31,8 +33,8 @@ from pipelines.trade_report import load_trade_report
 from tests.browser.chromium import ARTIFACTS_DIR
 from tests.chaos import checks
 from tests.chaos.figures import KillEvent, write_figures
-from tests.chaos.load import LoadPlan, OrderLoad, Outcome, summarize
-from tests.chaos.sse_watch import SseWatch, problems
+from tests.chaos.load import LoadPlan, OrderLoad, Outcome, place_with_retries, summarize
+from tests.chaos.sse_watch import CONNECT, SseWatch, analyse, problems
 from tests.chaos.users import prepare_traders, tick_sizes
 from tests.conftest import free_port
 from tests.integration.api.conftest import serve
@@ -112,6 +114,50 @@ def system(
                 api.close()
 
 
+class CuttableProxy:
+    """A TCP proxy to the API whose open connections can be cut, as a dying front would."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.cuts = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        """Listen on a free port; return the proxy's base URL."""
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._writers |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while chunk := await src.read(65536):
+                    dst.write(chunk)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    def cut(self) -> None:
+        """Close every connection open now (new ones are still accepted)."""
+        self.cuts += 1
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    async def close(self) -> None:
+        """Stop listening and cut what is left."""
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
 async def _seed(db_dsn: str, settings: Settings) -> None:
     async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
         await seed_instruments(conn, instrument_universe(settings.sim_symbols_count))
@@ -130,23 +176,78 @@ async def test_a_run_without_kills_passes_every_chaos_check(system: System, tmp_
         LoadPlan(symbols=SYMBOLS, interval_s=1.1),
         verify=False,
     )
+    # The watchers go through a proxy that drops every stream half-way: they must resume.
+    proxy = CuttableProxy(settings.api_port)
     watch = SseWatch(
-        url, traders, SYMBOLS, SSE_CLIENTS, verify=False, read_timeout_s=5 * HEARTBEAT_S
+        await proxy.start(),
+        traders,
+        SYMBOLS,
+        SSE_CLIENTS,
+        verify=False,
+        read_timeout_s=5 * HEARTBEAT_S,
     )
-    records, logs = await asyncio.gather(load.run(LOAD_S), watch.run(LOAD_S))
+
+    async def cut_half_way() -> None:
+        await asyncio.sleep(LOAD_S / 2)
+        proxy.cut()
+
+    try:
+        records, logs, _ = await asyncio.gather(load.run(LOAD_S), watch.run(LOAD_S), cut_half_way())
+    finally:
+        await proxy.close()
 
     summary = summarize(records, load.started_at, load.stopped_at)
     assert summary.failed == 0 and summary.accepted >= TRADERS * 5, summary
     assert {r.body["type"] for r in records} == {"MARKET", "LIMIT"}
     assert {r.body["side"] for r in records} == {"BUY", "SELL"}
     assert problems(logs, silence_max_s=SILENCE_MAX_S) == []
-    assert all(any(e.type == "price" for e in log.events) for log in logs)
+    for log in logs:
+        assert [e.type for e in log.events].count(CONNECT) == 2, log.drops
+        assert analyse(log.events).resyncs == 1
+        assert any(e.type == "price" for e in log.events)
+
+    # Orders refused by rule (stored with their key) and by validation (nothing stored).
+    async with httpx.AsyncClient(base_url=url) as http:
+        refusals = [
+            await place_with_retries(http, trader, body)
+            for trader, body in (
+                (
+                    traders[0],
+                    {"symbol": "ALPHA", "side": "SELL", "quantity": 500, "type": "MARKET"},
+                ),
+                (
+                    traders[1],
+                    {
+                        "symbol": "ACME",
+                        "side": "BUY",
+                        "quantity": 640,
+                        "type": "LIMIT",
+                        "price": "1550.00",
+                    },
+                ),
+                (
+                    traders[2],
+                    {
+                        "symbol": "ACME",
+                        "side": "BUY",
+                        "quantity": 1,
+                        "type": "LIMIT",
+                        "price": "1500.03",
+                    },
+                ),
+            )
+        ]
+    assert [r.outcome for r in refusals] == [Outcome.REFUSED] * 3
+    assert refusals[0].error_code == "insufficient_shares"
+    assert refusals[1].error_code in {"insufficient_funds", "order_value_limit"}
+    assert refusals[2].error_code == "invalid_tick"
+    records = [*records, *refusals]
 
     assert system.exchange.process is not None
     found = checks.run_all_checks(
         settings,
         records,
-        (load.started_at, load.stopped_at),
+        (load.started_at, time.time()),
         checks.signal_pid(system.exchange.process.pid),
     )
     assert {k: v for k, v in found.items() if v} == {}, json.dumps(found, indent=1)[:4000]
