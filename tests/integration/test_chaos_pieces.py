@@ -59,6 +59,7 @@ LOAD_S = 20.0
 HEARTBEAT_S = 1.0
 # Heartbeats every second: a stream silent three times as long is a stall.
 SILENCE_MAX_S = 3 * HEARTBEAT_S
+SWALLOW_S = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,12 +116,14 @@ def system(
 
 
 class CuttableProxy:
-    """A TCP proxy to the API whose open connections can be cut, as a dying front would."""
+    """A TCP proxy to the API that can swallow answers and cut connections, as a dying front."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.port = 0
         self.cuts = 0
+        # While set, what the API sends is dropped: requests arrive, their answers are lost.
+        self.swallow = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
@@ -134,19 +137,22 @@ class CuttableProxy:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         self._writers |= {writer, up_writer}
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool) -> None:
             with contextlib.suppress(OSError):
                 while chunk := await src.read(65536):
+                    if down and self.swallow:
+                        continue
                     dst.write(chunk)
                     await dst.drain()
             dst.close()
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await asyncio.gather(pump(reader, up_writer, False), pump(up_reader, writer, True))
         self._writers -= {writer, up_writer}
 
     def cut(self) -> None:
-        """Close every connection open now (new ones are still accepted)."""
+        """Close every connection open now and stop swallowing (new ones are accepted)."""
         self.cuts += 1
+        self.swallow = False
         for writer in list(self._writers):
             writer.transport.abort()
 
@@ -169,17 +175,19 @@ async def test_a_run_without_kills_passes_every_chaos_check(system: System, tmp_
         url, settings, TRADERS, verify=False, shares=dict.fromkeys(SYMBOLS, 20)
     )
     assert all(t.shares == {"ACME": 20, "ALPHA": 20} for t in traders)
+    # Load and watchers go through a proxy that, half-way, swallows the answers for a while
+    # and then cuts every connection: orders must be retried with their key, streams resumed.
+    proxy = CuttableProxy(settings.api_port)
+    proxy_url = await proxy.start()
     load = OrderLoad(
-        url,
+        proxy_url,
         traders,
         await tick_sizes(settings, SYMBOLS),
         LoadPlan(symbols=SYMBOLS, interval_s=1.1),
         verify=False,
     )
-    # The watchers go through a proxy that drops every stream half-way: they must resume.
-    proxy = CuttableProxy(settings.api_port)
     watch = SseWatch(
-        await proxy.start(),
+        proxy_url,
         traders,
         SYMBOLS,
         SSE_CLIENTS,
@@ -189,6 +197,9 @@ async def test_a_run_without_kills_passes_every_chaos_check(system: System, tmp_
 
     async def cut_half_way() -> None:
         await asyncio.sleep(LOAD_S / 2)
+        proxy.swallow = True
+        # Longer than the load's interval: every trader's next order is placed, its answer lost.
+        await asyncio.sleep(SWALLOW_S)
         proxy.cut()
 
     try:
@@ -198,6 +209,9 @@ async def test_a_run_without_kills_passes_every_chaos_check(system: System, tmp_
 
     summary = summarize(records, load.started_at, load.stopped_at)
     assert summary.failed == 0 and summary.accepted >= TRADERS * 5, summary
+    # The orders whose answer was lost were retried with their key and answered, once each.
+    retried = [r for r in records if r.attempts > 1]
+    assert len(retried) >= TRADERS - 1 and all(r.outcome is Outcome.ACCEPTED for r in retried)
     assert {r.body["type"] for r in records} == {"MARKET", "LIMIT"}
     assert {r.body["side"] for r in records} == {"BUY", "SELL"}
     assert problems(logs, silence_max_s=SILENCE_MAX_S) == []
