@@ -167,7 +167,11 @@ def problems(logs: Iterable[ClientLog], silence_max_s: float | None = None) -> l
 
 
 class SseWatch:
-    """``clients`` SSE price streams, spread over the traders, kept open until ``stop()``."""
+    """``clients`` SSE price streams, spread over the traders, kept open until ``stop()``.
+
+    A user may hold ``stream_connections_per_user_max`` streams (5 by default): give enough
+    traders, or the extra clients are refused (429), retry, and give up.
+    """
 
     def __init__(
         self,

@@ -2,9 +2,9 @@
 
 Every step goes through the front (HTTP or HTTPS) except where the caller asks for the service
 code instead (``deposit_via_api=False``: the ledger posting the integration tests use, for a
-system without a payment gateway). Shares to sell are bought through the API and waited for
-until settled (``shares_via_api=True``), or given with the test helper that posts a settled buy.
-Every wait is bounded in time; a trader that cannot be made raises ``TraderSetupError``.
+system without a payment gateway). Shares to sell are bought through the API (marketable limit
+buys the exchange fills) and waited for until the portfolio shows them settled. Every wait is
+bounded in time; a trader that cannot be made raises ``TraderSetupError``.
 """
 
 from __future__ import annotations
