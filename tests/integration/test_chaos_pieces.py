@@ -292,7 +292,7 @@ async def test_a_run_without_kills_passes_every_chaos_check(system: System, tmp_
     assert json.loads(data.read_text())["kills"][0]["failed"] == 0
     assert "| none |" in markdown.read_text()
 
-    # Tampered: an order whose row says less than the exchange, a refusal that was placed.
+    # Tampered: an order whose row says less than the exchange, a refusal that was placed...
     filled = next(r for r in accepted if view.state[str(r.order_id)][1] > 0)
     with psycopg.connect(settings.pg_dsn) as conn:
         conn.execute(
@@ -301,5 +301,18 @@ async def test_a_run_without_kills_passes_every_chaos_check(system: System, tmp_
         )
     assert len(checks.wait_orders_match_exchange(settings, [filled], wait_s=0)) == 1
     lying = dataclasses.replace(filled, outcome=Outcome.REFUSED, error_code="made_up")
+    # ... a report that lost a fill, and a wallet that no longer equals its ledger accounts.
+    csv = report_path(trade_report_dir(settings), day)
+    short = tmp_path / csv.name
+    short.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))
+    breaks = checks.reconciliation_problems(settings, short, day)
+    assert len(breaks) == 1 and "MISSING_EXTERNAL" in breaks[0], breaks
+    with psycopg.connect(settings.pg_dsn) as conn:
+        conn.execute(
+            "UPDATE wallets SET balance = balance + 1 WHERE user_id = %s", (filled.user_id,)
+        )
+    assert [p.split(":")[0] for p in checks.invariant_problems(settings)] == [
+        "wallet_matches_ledger"
+    ]
     refused = checks.refusal_problems(settings, [lying], load.started_at, time.time())
     assert any("refused (made_up) but placed" in p for p in refused), refused
