@@ -1,0 +1,1 @@
+"""Building blocks of the chaos suite: traders, order load, SSE watchers, checks and figures."""
