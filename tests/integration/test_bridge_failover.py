@@ -187,6 +187,7 @@ def test_a_paused_leader_is_replaced_and_once_resumed_sends_nothing_and_exits(
         sent_before_pause = len(proxy_a.upstream_frames)
         takeover_s = _wait_for_takeover(standby, paused_at)
         log.info("takeover after SIGSTOP: leading and logged on in %.2fs", takeover_s)
+        assert takeover_s < TAKEOVER_MAX_S, f"takeover took {takeover_s:.2f}s"
         assert "supersedes" in simulator.log_text()  # the paused leader's connection was cut
         trade()
     finally:
