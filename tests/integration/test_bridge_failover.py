@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from core.contracts import ORDER_COMMANDS, ExecType, ExecutionReport, NewOrder, OrderType
 from core.settings import Settings
@@ -67,6 +68,12 @@ def _start_pair(services: Services, leader: Settings, standby: Settings) -> tupl
     second = services("fixbridge.bridge", standby, "bridge-b")
     second.start()
     wait_until(lambda: STANDBY_LOG in second.log_text(), "the second bridge to stand by")
+    # A standby holds nothing: no FIX session, and the leader is the group's only consumer.
+    time.sleep(standby.bridge_lease_renew_ms * 3 / 1000)
+    assert "FIX session created" not in second.log_text()
+    admin = AdminClient({"bootstrap.servers": leader.kafka_bootstrap})
+    [group] = admin.describe_consumer_groups([leader.bridge_consumer_group]).values()
+    assert len(group.result(WAIT_S).members) == 1
     return first, second
 
 
