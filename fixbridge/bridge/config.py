@@ -12,7 +12,10 @@ __all__ = ["BEGIN_STRING", "bridge_dir", "initiator_config"]
 
 
 def bridge_dir(settings: Settings) -> Path:
-    """The bridge's own state: the FIX store (sequence numbers, sent messages) and log."""
+    """The bridge's state: the FIX store (sequence numbers, sent messages) and log.
+
+    Every bridge process on the machine shares it; only the lease holder opens it (``lease``).
+    """
     return settings.state_dir / "bridge"
 
 

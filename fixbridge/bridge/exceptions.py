@@ -24,3 +24,12 @@ class PublishError(FixBridgeError):
     The bridge stops without acknowledging the FIX message, so the exchange resends it after
     the restart. Bring Kafka back (``python -m infra status``) and start the bridge again.
     """
+
+
+class LeaseLostError(FixBridgeError):
+    """This process no longer holds the FIX session's lease (a newer epoch took over, or expired).
+
+    The bridge exits at once with ``lease.EXIT_LEASE_LOST`` without sending anything more; the
+    supervisor starts it again as a standby. Nothing for the operator to do unless it repeats,
+    which means PostgreSQL was unreachable or the process was starved for longer than the ttl.
+    """

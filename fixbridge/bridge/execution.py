@@ -114,6 +114,10 @@ class OrderConsumer:
                 "bootstrap.servers": settings.kafka_bootstrap,
                 "group.id": settings.bridge_consumer_group,
                 "client.id": CONSUMER_NAME,
+                # Static membership, one instance id per FIX session: only the lease holder
+                # consumes, and a new leader replaces a dead or paused one in the group at once
+                # (no wait for the old member's session timeout, no rebalance).
+                "group.instance.id": f"{CONSUMER_NAME}-{settings.bridge_sender_comp_id}",
                 "auto.offset.reset": "earliest",
                 # Offsets are committed by hand, after the batch was sent and recorded.
                 "enable.auto.commit": False,

@@ -5,6 +5,11 @@ file store, resend requests and gap fills, reconnects. This module only turns ap
 messages into records. QuickFIX advances the stored inbound sequence number after ``fromApp``
 returns, so a report is published to Kafka (and acknowledged) inside ``fromApp``: if the bridge
 dies first, the number was not advanced and the exchange resends the report after the restart.
+
+Under the leader lease (``lease``), ``guard`` runs first in every callback QuickFIX makes before
+it stores or sends a message (``toAdmin``, ``toApp``) and before it advances the stored inbound
+number (``fromAdmin``, ``fromApp``): a process whose lease has lapsed exits there, so it neither
+sends (not even a heartbeat or a Logon) nor writes to the file store the new leader now uses.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ log = logging.getLogger(__name__)
 EXIT_PUBLISH_FAILED = 75
 
 
+def no_guard() -> None:
+    """The guard of a bridge run without a lease (tests of the session alone)."""
+
+
 def exit_now(reason: str) -> None:
     """End the process at once, without unwinding QuickFIX's threads."""
     log.critical("stopping the bridge: %s", reason)
@@ -48,10 +57,12 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
         self,
         on_report: Callable[[ExecutionReport], None],
         fatal: Callable[[str], None] = exit_now,
+        guard: Callable[[], None] = no_guard,
     ) -> None:
         super().__init__()
         self._on_report = on_report
         self._fatal = fatal
+        self.guard = guard
         self.logged_on = threading.Event()
         self.logons = 0  # how many times the session logged on since the start
 
@@ -74,20 +85,24 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         """Log the rejects QuickFIX sends for messages its session layer refused."""
+        self.guard()  # QuickFIX stores and sends the message after this returns
         if fix44.msg_type(message) == fix44.MSG_REJECT:
             log.warning("sending Reject: %s", _printable(message))
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         """Log a Reject or a Logout with a reason from the exchange."""
+        self.guard()  # QuickFIX advances the stored inbound number after this returns
         kind = fix44.msg_type(message)
         if kind == fix44.MSG_REJECT or (kind == "5" and message.isSetField(fix44.TAG_TEXT)):
             log.warning("session message from the exchange: %s", _printable(message))
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        """Nothing to add to outgoing application messages."""
+        """Nothing to add to outgoing application messages; only the lease is checked."""
+        self.guard()
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         """Publish an ExecutionReport; answer anything else, or anything invalid, with a reject."""
+        self.guard()
         # Nothing may escape this callback: an exception crossing it aborts quickfix-ssl 1.15.
         try:
             self._dispatch(message)
@@ -156,6 +171,7 @@ class FixSession:
     def send(self, message: fix.Message) -> None:
         """Check ``message`` and send it; while logged out QuickFIX stores it for resending."""
         p.check_outbound(message)
+        self.application.guard()  # the last look at the lease before QuickFIX has the message
         if not fix.Session.sendToTarget(message, self.session_id):
             # Stored with its sequence number: the exchange sees the gap at the next logon and
             # asks for it (ResendRequest), so it still arrives, in order.

@@ -1,4 +1,11 @@
-"""The bridge's record of sent orders in PostgreSQL (``sent_orders``, sql/migrations/0004)."""
+"""The bridge's record of sent orders in PostgreSQL (``sent_orders``, sql/migrations/0004).
+
+The reads and writes that precede a message to the exchange (recording a NewOrderSingle, looking
+up an order to cancel or ask about) are fenced: the same statement checks, with a shared lock on
+the lease row, that this process's lease epoch is still the current one and unexpired by the
+database clock (sql/migrations/0023, ``lease``). A leader that was paused and lost the lease
+gets ``LeaseLostError`` instead of a row, and sends nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,8 @@ from psycopg_pool import ConnectionPool
 
 from core.contracts import ExecutionReport, Side
 from core.contracts.enums import TERMINAL_ORDER_STATUSES
-from fixbridge.bridge.exceptions import UnknownOrderError
+from fixbridge.bridge.exceptions import LeaseLostError, UnknownOrderError
+from fixbridge.bridge.lease import LeaseTerms
 from fixbridge.bridge.parsing import OrderRef
 
 log = logging.getLogger(__name__)
@@ -17,11 +25,25 @@ log = logging.getLogger(__name__)
 # Two threads use the store: the order consumer and QuickFIX's session thread.
 POOL_SIZE_MAX = 4
 
-_INSERT_SENT = (
-    "INSERT INTO sent_orders (order_id) VALUES (%s) ON CONFLICT (order_id) DO NOTHING"
-    " RETURNING order_id"
+# FOR SHARE: a takeover (an UPDATE of the row) waits for the statement, or the statement sees
+# the new epoch; a fenced write can never commit beside a newer leader's.
+_LEASE_HELD = (
+    "SELECT epoch FROM bridge_lease WHERE session_id = %(session)s AND holder = %(holder)s"
+    " AND epoch = %(epoch)s AND expires_at > clock_timestamp() FOR SHARE"
 )
-_SELECT_ORDER = "SELECT id::text, symbol, side, quantity FROM orders WHERE id = %s"
+# Built from constants (every value a bound parameter), hence the S608 exemptions.
+_INSERT_SENT = (
+    f"WITH lease AS ({_LEASE_HELD}),"  # noqa: S608
+    " sent AS (INSERT INTO sent_orders (order_id, lease_epoch)"
+    " SELECT %(order_id)s::uuid, epoch FROM lease"
+    " ON CONFLICT (order_id) DO NOTHING RETURNING order_id)"
+    " SELECT EXISTS (SELECT FROM lease), EXISTS (SELECT FROM sent)"
+)
+_SELECT_ORDER = (
+    f"WITH lease AS ({_LEASE_HELD})"  # noqa: S608
+    " SELECT EXISTS (SELECT FROM lease), o.id::text, o.symbol, o.side, o.quantity"
+    " FROM (VALUES (1)) AS one LEFT JOIN orders o ON o.id = %(order_id)s::uuid"
+)
 _SELECT_UNFINISHED = (
     "SELECT o.id::text, o.symbol, o.side, o.quantity FROM sent_orders s"
     " JOIN orders o ON o.id = s.order_id"
@@ -45,12 +67,16 @@ _UUID_MIN = "00000000-0000-0000-0000-000000000000"
 class SentOrders:
     """Reads and writes ``sent_orders`` and reads ``orders``, each call its own transaction."""
 
-    def __init__(self, dsn: str, *, connect_timeout_s: float) -> None:
+    def __init__(self, dsn: str, *, connect_timeout_s: float, lease: LeaseTerms) -> None:
+        self._lease = lease
         self._pool: ConnectionPool[psycopg.Connection[tuple[object, ...]]] = ConnectionPool(
             dsn,
             min_size=1,
             max_size=POOL_SIZE_MAX,
             timeout=connect_timeout_s,
+            # One statement per transaction: a process paused mid-transaction must not keep
+            # its share lock on the lease row and block the takeover.
+            kwargs={"autocommit": True},
             name="fixbridge",
             open=False,
         )
@@ -64,21 +90,35 @@ class SentOrders:
         self._pool.close()
 
     def record_sent(self, order_id: str) -> bool:
-        """Record ``order_id`` as sent; False if it already was (then it must not be resent)."""
+        """Record ``order_id`` as sent; False if it already was (then it must not be resent).
+
+        Raises ``LeaseLostError`` (nothing recorded) unless this process still holds the lease.
+        """
+        params = self._lease.params() | {"order_id": order_id}
         try:
             with self._pool.connection() as conn:
-                row = conn.execute(_INSERT_SENT, (order_id,)).fetchone()
+                row = conn.execute(_INSERT_SENT, params).fetchone()
         except psycopg.errors.ForeignKeyViolation:
             raise UnknownOrderError(f"order {order_id} is not in the orders table") from None
-        return row is not None
+        leading, inserted = row or (False, False)  # a SELECT of two EXISTS: always one row
+        if not leading:
+            raise LeaseLostError(f"epoch {self._lease.epoch} is no longer the lease's")
+        return bool(inserted)
 
     def order_ref(self, order_id: str) -> OrderRef:
-        """The symbol, side and quantity of an order; raise ``UnknownOrderError`` if none."""
+        """The symbol, side and quantity of an order; raise ``UnknownOrderError`` if none.
+
+        Raises ``LeaseLostError`` unless this process still holds the lease: what is looked up
+        here is sent next (a cancel, a status request).
+        """
         with self._pool.connection() as conn:
-            row = conn.execute(_SELECT_ORDER, (order_id,)).fetchone()
-        if row is None:
+            row = conn.execute(_SELECT_ORDER, self._lease.params() | {"order_id": order_id})
+            leading, *order = row.fetchone() or (False,)
+        if not leading:
+            raise LeaseLostError(f"epoch {self._lease.epoch} is no longer the lease's")
+        if order[0] is None:
             raise UnknownOrderError(f"order {order_id} is not in the orders table")
-        return _order_ref(row)
+        return _order_ref(tuple(order))
 
     def unfinished(self, after: str | None, limit: int) -> list[OrderRef]:
         """Sent orders without a final report, by order id, after ``after`` (None: first)."""

@@ -40,16 +40,20 @@ def injection(settings: Settings) -> Injection:
     )
 
 
-def acceptor_config(settings: Settings) -> str:
-    """The QuickFIX acceptor settings (INI text) of the simulator's one FIX 4.4 session."""
+def acceptor_config(settings: Settings, port: int) -> str:
+    """The QuickFIX acceptor settings (INI text) of the simulator's one FIX 4.4 session.
+
+    The acceptor listens on ``port``, behind the logon front (``logon_front``) that owns the
+    public ``sim_fix_port``.
+    """
     dictionary = data_dictionary_path()
     if not dictionary.is_file():
         raise SimulatorConfigError(f"the FIX 4.4 data dictionary is missing at {dictionary}")
     # QuickFIX 1.15 binds the acceptor port on every interface (no accept-address setting), so
-    # firewall the port outside development.
+    # firewall the ports outside development.
     connection = [
         "ConnectionType=acceptor",
-        f"SocketAcceptPort={settings.sim_fix_port}",
+        f"SocketAcceptPort={port}",
         "SocketReuseAddress=Y",
     ]
     return session_ini(

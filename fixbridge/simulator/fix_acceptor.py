@@ -10,6 +10,7 @@ down, and the peer's resend request brings them back after it logs on again.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -23,6 +24,7 @@ from fixbridge.session_config import session_files
 from fixbridge.simulator import fix_messages as fm
 from fixbridge.simulator.config import acceptor_config, simulator_dir
 from fixbridge.simulator.journal import FillJournal
+from fixbridge.simulator.logon_front import LogonFront, SessionKey
 from fixbridge.simulator.matching import CancelReject, MatchingEngine, Report
 
 log = logging.getLogger(__name__)
@@ -156,21 +158,49 @@ class ExchangeApplication(fix.Application):  # type: ignore[misc]  # quickfix ha
             self._journal.append(fills)
 
 
+def _spare_port() -> int:
+    """A TCP port free on every interface right now, for the acceptor behind the front."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("", 0))  # every interface: where QuickFIX will bind it
+        return int(probe.getsockname()[1])
+
+
+def _session_busy(key: SessionKey) -> bool:
+    """Whether QuickFIX still has a connection for the session a peer's Logon names."""
+    begin_string, peer_sender, peer_target = key
+    # The acceptor's side of the session: its SenderCompID is the peer's TargetCompID.
+    acceptor_side = fix.SessionID(begin_string, peer_target, peer_sender)
+    return bool(fix.Session.isSessionRegistered(acceptor_side))
+
+
 class Acceptor:
-    """The QuickFIX SocketAcceptor with a file store and file log under the state folder."""
+    """The QuickFIX SocketAcceptor (file store and log under the state folder) behind its front.
+
+    The front (``logon_front.LogonFront``) owns the public port ``sim_fix_port``: a new Logon for
+    the session supersedes the connection that holds it, as at venues that allow a standby to
+    take over from a silent peer. QuickFIX listens on a spare port and only the front talks to it.
+    """
 
     def __init__(self, settings: Settings, application: ExchangeApplication) -> None:
-        files = session_files(simulator_dir(settings), "acceptor.cfg", acceptor_config(settings))
+        inner_port = _spare_port()
+        files = session_files(
+            simulator_dir(settings), "acceptor.cfg", acceptor_config(settings, inner_port)
+        )
         # QuickFIX keeps raw pointers to these: they must live as long as the engine does.
         self._files = files
         self._acceptor = fix.SocketAcceptor(application, files.store, files.settings, files.logs)
+        self._front = LogonFront(
+            settings.sim_fix_port, (settings.sim_fix_host, inner_port), _session_busy
+        )
         self.application = application
         self.port = settings.sim_fix_port
 
     def start(self) -> None:
-        """Listen for the FIX peer."""
+        """Listen for the FIX peer (the acceptor first, so the front always has somewhere to go)."""
         self._acceptor.start()
+        self._front.start()
 
     def stop(self) -> None:
-        """Log the peers out and close the port."""
+        """Log the peers out (through the front) and close the acceptor's port, then the front."""
         self._acceptor.stop()
+        self._front.stop()

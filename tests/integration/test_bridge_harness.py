@@ -116,6 +116,9 @@ class FixProxy:
         self.hold_downstream = threading.Event()
         # Frames for which this returns True are not forwarded to the bridge.
         self.drop_downstream: Callable[[dict[int, str]], bool] = lambda _f: False
+        # When the exchange closes a connection, keep the bridge's side open and keep recording
+        # what the bridge writes on it (a paused bridge would not notice the close either).
+        self.keep_client_open = False
         self._lock = threading.Lock()
         self._links: list[_Link] = []
         self._closed = threading.Event()
@@ -170,7 +173,10 @@ class FixProxy:
         except OSError:
             pass
         finally:
-            for sock in (link.client, link.upstream):
+            ends = (
+                (link.upstream,) if down and self.keep_client_open else (link.client, link.upstream)
+            )
+            for sock in ends:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
@@ -235,6 +241,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         "bridge_reconnect_interval_s",
         "bridge_consumer_group",
         "bridge_publish_timeout_s",
+        "bridge_lease_ttl_ms",
+        "bridge_lease_renew_ms",
         "sim_fix_port",
         "sim_tick_workers",
         "sim_tick_rate_per_s",
