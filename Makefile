@@ -22,5 +22,8 @@ infra-stop:
 infra-status:
 	.venv/bin/python -m infra status
 
+chaos:         ## the chaos suite's long form: 5+ minutes of load, every process killed twice
+	.venv/bin/pytest -q tests/chaos --chaos-long -p no:cacheprovider
+
 bench:         ## measure the ceilings (pgbench, raw Kafka consumer) on the dev stack
 	.venv/bin/python -m bench

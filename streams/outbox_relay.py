@@ -24,6 +24,7 @@ Run it with ``python -m streams.outbox_relay``.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # The advisory lock every relay instance competes for (an arbitrary constant: "outbox01").
 ADVISORY_LOCK_KEY = 0x6F7574626F783031
+# Each relay's PostgreSQL session is named this plus its pid (pg_stat_activity).
+APPLICATION_NAME_PREFIX = "outbox-relay:"
 
 _SELECT_DUE = (
     "SELECT id, topic, key, payload, headers FROM outbox"
@@ -178,7 +181,9 @@ def run(settings: Settings, stop: threading.Event) -> None:
 
 def _session(settings: Settings, stop: threading.Event, backoff: Backoff) -> None:
     poll_s = settings.outbox_poll_interval_ms / 1000
-    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+    # The name tells operators (and the chaos suite) which relay process holds the lock.
+    name = f"{APPLICATION_NAME_PREFIX}{os.getpid()}"
+    with psycopg.connect(settings.pg_dsn, autocommit=True, application_name=name) as conn:
         while not try_lead(conn):
             if stop.wait(poll_s):
                 return

@@ -25,6 +25,15 @@ from infra import migrate, procs, stack, supervise, topics
 TEMPLATE_DB = "broker_template"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--chaos-long``: the chaos suite's long form (5 minutes of load, every kill twice)."""
+    parser.addoption(
+        "--chaos-long",
+        action="store_true",
+        help="run the chaos suite's long form: at least 5 minutes of load, every kill twice",
+    )
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -113,6 +122,14 @@ def _scratch_database(settings: Settings, template: str | None) -> Iterator[str]
         yield settings.pg_dsn_for(name)
     finally:
         _drop_database(settings, name)
+
+
+@pytest.fixture(scope="session")
+def topology() -> Iterator[Settings]:
+    """The whole system as the run command starts it, once per session (tests/topology.py)."""
+    from tests.topology import run_topology, topology_settings
+
+    yield from run_topology(topology_settings())
 
 
 @pytest.fixture

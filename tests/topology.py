@@ -1,4 +1,4 @@
-"""The whole system as the run command starts it, once per test session, on free ports.
+"""The whole system as the run command starts it, on free ports (the ``topology`` fixture).
 
 PostgreSQL and Kafka as ``python -m infra start`` runs them, then every service under
 supervisord as ``python -m infra supervise`` does: two API processes behind the TLS front,
@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 
 import psycopg
-import pytest
 
 from core.instruments import seed_instruments
 from core.settings import PROJECT_ROOT, Settings
@@ -67,6 +66,10 @@ def topology_settings() -> Settings:
         # Faster failure detection than a person needs, so the tests wait less.
         bridge_heartbeat_s=2,
         bridge_reconnect_interval_s=1,
+        # A heartbeat a second, so a stream's silence means something to the chaos suite.
+        stream_heartbeat_s=1,
+        # Tokens outlive the long chaos run.
+        access_token_ttl_s=3_600,
     )
     return settings
 
@@ -77,10 +80,8 @@ async def _seed_quiet_instrument(settings: Settings) -> None:
         await conn.commit()
 
 
-@pytest.fixture(scope="session")
-def topology() -> Iterator[Settings]:
-    """Start the whole supervised system once; stop every process and remove its data after."""
-    settings = topology_settings()
+def run_topology(settings: Settings) -> Iterator[Settings]:
+    """Start the whole supervised system; stop every process and remove its data after."""
     settings.state_dir.mkdir(parents=True)
     (settings.state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
     try:

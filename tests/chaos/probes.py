@@ -1,0 +1,110 @@
+"""Which process of a kind is active, and whether a killed service serves again.
+
+"Serves" is each kind's own answer: the API and the front answer /readyz, a worker its web
+page, the gateway /healthz, the exchange accepts FIX connections, Redis answers PING, Dagster's
+UI /server_info; a relay or bridge serves when some process of its kind holds the lock or
+lease again (the killed one comes back as a standby).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import httpx
+import psycopg
+
+from core.settings import Settings
+from infra import procs, services, supervise
+from streams.outbox_relay import ADVISORY_LOCK_KEY, APPLICATION_NAME_PREFIX
+
+PROBE_TIMEOUT_S = 2.0
+
+_RELAY_LOCK_HOLDER = (
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s AND a.application_name LIKE %s"
+)
+_BRIDGE_LEASE_HOLDER = (
+    "SELECT holder FROM bridge_lease WHERE session_id = %s AND expires_at > clock_timestamp()"
+)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=PROBE_TIMEOUT_S).status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False
+
+
+def _pid_of_pg_row(settings: Settings, query: str, params: tuple[object, ...]) -> int:
+    try:
+        with psycopg.connect(settings.pg_dsn, connect_timeout=2) as conn:
+            row = conn.execute(query, params).fetchone()
+    except psycopg.Error:
+        return 0
+    return 0 if row is None else int(str(row[0]).split(":")[1])
+
+
+def active_relay_pid(settings: Settings) -> int:
+    """The pid of the relay holding the outbox lock (0: none)."""
+    holder_names = APPLICATION_NAME_PREFIX + "%"  # the prefix and the relay's pid
+    return _pid_of_pg_row(settings, _RELAY_LOCK_HOLDER, (ADVISORY_LOCK_KEY, holder_names))
+
+
+def active_bridge_pid(settings: Settings) -> int:
+    """The pid of the bridge holding an unexpired lease (0: none); holders are host:pid:nonce."""
+    return _pid_of_pg_row(settings, _BRIDGE_LEASE_HOLDER, (settings.bridge_sender_comp_id,))
+
+
+def service_of_pid(settings: Settings, pid: int) -> str:
+    """The supervised service whose process has this pid ("" when none)."""
+    for status in supervise.statuses(settings):
+        if status.pid == pid:
+            return status.name
+    return ""
+
+
+def _redis_answers(settings: Settings) -> bool:
+    password = settings.redis_password.get_secret_value()
+    try:
+        with socket.create_connection(
+            (settings.redis_host, settings.redis_port), timeout=PROBE_TIMEOUT_S
+        ) as sock:
+            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while b"PONG" not in answer and len(answer) < 1024:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError:
+        return False
+    return b"+PONG" in answer
+
+
+def serving(settings: Settings, name: str) -> Callable[[], bool]:
+    """A check that ``name`` (a supervised service) serves."""
+    kind, _, index = name.partition("-")
+    number = int(index) if index.isdigit() else 1
+    local = "http://127.0.0.1"
+    match kind:
+        case "api":
+            return lambda: _http_ok(f"{local}:{settings.api_port + number - 1}/readyz")
+        case "front":
+            return lambda: services.front_ready(settings)
+        case "streams":
+            return lambda: _http_ok(f"{local}:{settings.streams_web_port + number - 1}/livez")
+        case "gateway":
+            return lambda: _http_ok(f"{local}:{settings.gateway_port}/healthz")
+        case "exchange":
+            return lambda: procs.port_open("127.0.0.1", settings.sim_fix_port)
+        case "redis":
+            return lambda: _redis_answers(settings)
+        case "relay":
+            return lambda: active_relay_pid(settings) != 0
+        case "bridge":
+            return lambda: active_bridge_pid(settings) != 0
+        case "dagster" if name == "dagster-webserver":
+            return lambda: _http_ok(f"{local}:{settings.dagster_port}/server_info")
+    return lambda: True
