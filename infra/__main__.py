@@ -8,7 +8,7 @@ import os
 import sys
 
 from core.settings import get_settings
-from infra import kafka_node, migrate, postgres, stack, topics
+from infra import kafka_node, migrate, postgres, redis_node, stack, topics
 from infra.procs import InfraError
 
 
@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         help="start/stop/status the whole stack; print where each service listens; follow a "
         "service's log; fetch the Kafka jars; migrate the database; create the topics",
     )
-    parser.add_argument("service", nargs="?", choices=["postgres", "kafka"], help="for logs")
+    parser.add_argument(
+        "service", nargs="?", choices=["postgres", "kafka", "redis"], help="for logs"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s infra %(levelname)s %(message)s")
     logging.getLogger("yoyo").setLevel(logging.WARNING)
@@ -43,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             case "urls":
                 sys.stdout.write("\n".join(stack.urls(settings)) + "\n")
             case "logs":
-                path = {"postgres": postgres.log_file, "kafka": kafka_node.log_file}[
-                    args.service or "kafka"
-                ](settings)
+                path = {
+                    "postgres": postgres.log_file,
+                    "kafka": kafka_node.log_file,
+                    "redis": redis_node.log_file,
+                }[args.service or "kafka"](settings)
                 os.execvp("tail", ["tail", "-n", "5", "-F", str(path)])  # noqa: S606
             case "fetch":
                 log.info("kafka jars in %s", kafka_node.fetch(settings))
