@@ -233,4 +233,7 @@ async def test_loss_and_return_are_logged_once_each(
         clock.now += RETRY_INTERVAL_S + 0.1
 
     levels = [(r.levelno, r.getMessage().split(":")[0]) for r in caplog.records]
-    assert levels == [(logging.WARNING, "Redis lost (StorageError"), (logging.INFO, "Redis is back")]
+    assert levels == [
+        (logging.WARNING, "Redis lost (StorageError"),
+        (logging.INFO, "Redis is back"),
+    ]
