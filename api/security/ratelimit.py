@@ -109,6 +109,10 @@ class RateLimiter:
         self._clock = clock
         self._lost = False
         self._next_try_at = 0.0
+        # Calls in flight at most as many as the pool's connections, queued first come first
+        # served: the pool's own wait wakes its waiters in no order, and under load some waited
+        # past the timeout while Redis was answering in a few milliseconds (a false loss).
+        self._in_flight = asyncio.Semaphore(settings.redis_connections_max)
         # Set when the limiter owns its Redis connections, so shutdown closes them.
         self.redis_pool: redis.asyncio.BlockingConnectionPool | None = None
 
@@ -135,7 +139,7 @@ class RateLimiter:
             # Claimed before the await, so the requests arriving meanwhile do not probe too.
             self._next_try_at = now + self._retry_interval_s
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with asyncio.timeout(self._timeout_s), self._in_flight:
                 if await self.shared.hit(item, identifier):
                     reset_time = 0.0
                 else:
@@ -149,6 +153,15 @@ class RateLimiter:
             self._lost = False
             log.info("Redis is back: rate-limit counters are shared by every API process again")
         return reset_time
+
+    async def connect(self) -> None:
+        """Open a first connection to Redis (at startup), so a lost Redis is known and logged."""
+        try:
+            async with asyncio.timeout(self._timeout_s), self._in_flight:
+                # A read of a window nobody hits: the same path as a request, errors included.
+                await self.shared.get_window_stats(self.login_ip, "startup-check")
+        except _LOST_ERRORS as exc:
+            self._mark_lost(exc)
 
     def hit_local(self, item: RateLimitItem, identifier: str) -> float:
         """One hit in this process's counters: 0.0 when allowed, else the window's reset time."""

@@ -237,3 +237,22 @@ async def test_loss_and_return_are_logged_once_each(
         (logging.WARNING, "Redis lost (StorageError"),
         (logging.INFO, "Redis is back"),
     ]
+
+
+async def test_a_limiter_started_without_redis_knows_it_at_once_and_one_with_it_does_not(
+    limiter: RateLimiter, shared: FakeSharedStorage, clock: FakeClock
+) -> None:
+    with_redis = RateLimiter(SETTINGS, FakeSharedStorage(), clock=clock)
+    try:
+        await with_redis.connect()
+    finally:
+        await close_rate_limiter(with_redis)
+    shared.down = True
+
+    await limiter.connect()
+
+    assert not with_redis.redis_lost
+    assert limiter.redis_lost
+    with pytest.raises(RateLimitUnavailableError):
+        await hit_login(limiter, "alice@example.com", "10.0.0.1")
+    assert shared.calls == 1
