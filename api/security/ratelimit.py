@@ -111,7 +111,8 @@ class RateLimiter:
         self._next_try_at = 0.0
         # Calls in flight at most as many as the pool's connections, queued first come first
         # served: the pool's own wait wakes its waiters in no order, and under load some waited
-        # past the timeout while Redis was answering in a few milliseconds (a false loss).
+        # past the timeout while Redis was answering in a few milliseconds (a false loss). The
+        # wait here counts within the call's bound: a queue longer than that means Redis is lost.
         self._in_flight = asyncio.Semaphore(settings.redis_connections_max)
         # Set when the limiter owns its Redis connections, so shutdown closes them.
         self.redis_pool: redis.asyncio.BlockingConnectionPool | None = None
@@ -185,9 +186,9 @@ class RateLimiter:
 
 def make_redis_pool(settings: Settings) -> redis.asyncio.BlockingConnectionPool:
     """One app's connections to Redis: bounded, each call bounded, no retries of their own."""
-    # A blocking pool waits (at most the call's bound) for a free connection instead of failing
-    # at once when every connection is busy. redis-py's own retries would stretch a call past the
-    # bound; a lost Redis is handled by the fail policy instead.
+    # The limiter's queue keeps calls within the pool's connections; a blocking pool (waiting at
+    # most the call's bound) is the second guard. redis-py's own retries would stretch a call
+    # past the bound; a lost Redis is handled by the fail policy instead.
     return redis.asyncio.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_connections_max,
@@ -269,7 +270,7 @@ async def hit_login(limiter: RateLimiter, email: str, client_ip: str) -> None:
     """Count a login attempt against both the email and the client's address.
 
     Without Redis the attempt is refused (fail closed): password guessing must stay limited
-    for the whole system, and a minute without logins is the smaller harm.
+    for the whole system, and a pause of logins while Redis is away is the smaller harm.
     """
     await _hit_or_refuse(limiter, limiter.login_ip, client_ip, "login attempts from this address")
     await _hit_or_refuse(limiter, limiter.login_email, email, "login attempts for this account")
