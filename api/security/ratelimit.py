@@ -189,8 +189,12 @@ def make_redis_pool(settings: Settings) -> redis.asyncio.BlockingConnectionPool:
     # The limiter's queue keeps calls within the pool's connections; a blocking pool (waiting at
     # most the call's bound) is the second guard. redis-py's own retries would stretch a call
     # past the bound; a lost Redis is handled by the fail policy instead.
-    return redis.asyncio.BlockingConnectionPool.from_url(
-        settings.redis_url,
+    # Keyword arguments, not the URL: a password needs no URL-escaping this way.
+    return redis.asyncio.BlockingConnectionPool(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        password=settings.redis_password.get_secret_value(),
+        db=0,
         max_connections=settings.redis_connections_max,
         timeout=settings.redis_timeout_s,
         socket_timeout=settings.redis_timeout_s,
@@ -204,7 +208,8 @@ def make_redis_storage(
 ) -> RedisStorage:
     """The shared counters in Redis over the given pool."""
     return RedisStorage(
-        "async+" + settings.redis_url,
+        # Only names the server: the pool connects, with the password.
+        f"async+redis://{settings.redis_host}:{settings.redis_port}/0",
         wrap_exceptions=True,
         implementation="redispy",
         # User and API key ids are unique within one database, so the keys name it.

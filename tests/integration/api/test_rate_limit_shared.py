@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from core.settings import Settings
 from infra import redis_node
@@ -154,3 +155,19 @@ async def test_with_redis_killed_logins_get_429_and_trading_goes_on_until_redis_
     assert _statuses(portfolio) == [200, 200]
     assert _statuses(orders) == [201, 201], [o.text for o in orders]
     assert _statuses(shared) == [200] * LIMIT * 10 + [429]
+
+
+async def test_with_a_wrong_redis_password_logins_get_429_and_users_are_still_served(
+    api_settings: Settings, make_user: MakeUser
+) -> None:
+    person = await make_user()
+    email = new_email()
+    with served(api_settings, redis_password=SecretStr("not-the-password")) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            await signup(client, email)
+            refused = await login(client, email)
+            me = await client.get("/v1/auth/me", headers=person.headers)
+
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"] == "rate_limit_unavailable"
+    assert me.status_code == 200, me.text
