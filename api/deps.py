@@ -37,7 +37,7 @@ async def get_conn(pool: Annotated[AsyncPool, Depends(get_pool)]) -> AsyncIterat
 
 
 async def get_rate_limiter(request: Request) -> RateLimiter:
-    """The app's rate limiter (in-process counters)."""
+    """The app's rate limiter (counters shared in Redis)."""
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
@@ -72,12 +72,12 @@ async def get_principal(
     if x_api_key:
         async with pool.connection() as conn:
             principal = await principal_for_api_key(conn, x_api_key)
-        hit(limiter, limiter.api_key, str(principal.api_key_id), "requests with this API key")
+        await hit(limiter, limiter.api_key, str(principal.api_key_id), "requests with this API key")
         return principal
     if authorization and authorization.lower().startswith("bearer "):
         tokens: TokenCache = request.app.state.access_tokens
         principal = read_access_token_cached(settings, authorization[7:].strip(), tokens)
-        hit(limiter, limiter.user, str(principal.user_id), "requests for this user")
+        await hit(limiter, limiter.user, str(principal.user_id), "requests for this user")
         return principal
     raise UnauthenticatedError("send 'Authorization: Bearer <access token>' or 'X-API-Key'")
 

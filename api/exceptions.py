@@ -71,3 +71,9 @@ class RateLimitedError(DomainError):
     def __init__(self, detail: str, *, retry_after_s: int) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class RateLimitUnavailableError(RateLimitedError):
+    """The counters a limit needs cannot be reached, so the request is refused for a moment."""
+
+    code = "rate_limit_unavailable"

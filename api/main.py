@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        await rate_limiter.connect()
         # The simulated KYC provider runs beside the API; SKIP LOCKED makes many nodes safe.
         stop_reviewer = asyncio.Event()
         reviewer = asyncio.create_task(run_reviewer(pool, settings, stop_reviewer))
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop_reviewer.set()
         await _finish(reviewer, settings.shutdown_timeout_s)
         await pool.close()
-        close_rate_limiter(rate_limiter)
+        await close_rate_limiter(rate_limiter)
 
     app = FastAPI(title="Broker API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.access_tokens = {}  # verified access tokens (api/security/tokens.py)
     app.state.price_hub = price_hub
     app.state.order_feed = order_feed
-    # In-process counters: each API node limits alone (see api/security/ratelimit.py).
+    # Counters shared in Redis by every API process (see api/security/ratelimit.py).
     app.state.rate_limiter = rate_limiter = make_rate_limiter(settings)
     errors.install(app)
     metrics.install(app)

@@ -234,8 +234,8 @@ def server_command(settings: Settings, workers: int) -> list[str]:
 def api_server(settings: Settings, log_path: Path, workers: int = 1) -> Iterator[str]:
     """Run the API (``workers`` uvicorn processes) with ``settings``; yield its base URL.
 
-    Each worker has its own rate-limit counters (api/security/ratelimit.py): the benchmark
-    sets its limits out of reach, so that changes nothing here.
+    The workers share their rate-limit counters in the stack's Redis (api/security/ratelimit.py):
+    the benchmark sets its limits out of reach, so only the cost of counting is measured.
     """
     with api_server_process(settings, log_path, workers):
         yield f"http://{settings.api_host}:{settings.api_port}"

@@ -320,6 +320,10 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(default=0.25, gt=0, le=10)
     # After Redis was lost, the API tries it again at most this often.
     redis_retry_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Connections one API process keeps to Redis; a call waits at most redis_timeout_s for one.
+    redis_connections_max: int = Field(default=32, ge=1, le=10_000)
+    # The server's memory bound (its counters live one rate-limit window each).
+    redis_maxmemory_mb: int = Field(default=256, ge=16)
 
     # The public front (HAProxy): TLS 1.3 only on front_https_port; plain HTTP on
     # front_http_port is redirected there. It health-checks every API process on /readyz.

@@ -12,12 +12,13 @@ from infra import front, kafka_node, migrate, services, stack, supervise, tls, t
 from infra.procs import InfraError
 
 COMMANDS = {
-    "start": "start PostgreSQL and Kafka in the background (a second start is harmless)",
+    "up": "PostgreSQL and Kafka, then every service (Redis too) supervised, until the front serves",
+    "start": "start Redis, PostgreSQL and Kafka in the background (a second start is harmless)",
     "supervise": "start every service under supervisord and wait until the front serves",
     "stop": "stop every service, then PostgreSQL and Kafka",
     "status": "each server and service: state, pid, uptime, restarts (exit 3 if one is down)",
     "urls": "print where each service listens",
-    "logs": "follow one service's log (a name from status, or postgres / kafka)",
+    "logs": "follow one service's log (a name from status, or postgres / kafka / redis)",
     "follow": "follow every service's log, each line prefixed with its service",
     "front-config": "write the front's haproxy.cfg and (unless configured) its certificate",
     "fetch": "fetch the Kafka jars",
@@ -54,6 +55,8 @@ def _run(command: str, service: str | None, settings: Settings, log: logging.Log
             stack.start(settings)
             for line in stack.status(settings):
                 log.info(line)
+        case "up":
+            services.up(settings)
         case "supervise":
             services.start(settings)
         case "stop":

@@ -11,11 +11,17 @@ import httpx
 
 from core.settings import Settings
 from core.tls import client_ssl_context
-from infra import kafka_node, postgres, procs, stack, supervise
+from infra import kafka_node, postgres, procs, redis_node, stack, supervise
 
 log = logging.getLogger(__name__)
 
 READY_PROBE_TIMEOUT_S = 2.0
+
+
+def up(settings: Settings) -> None:
+    """PostgreSQL and Kafka in the background, then every service (Redis too) supervised."""
+    stack.start(settings, redis=False)
+    start(settings)
 
 
 def start(settings: Settings) -> None:
@@ -60,9 +66,9 @@ def wait_front_ready(settings: Settings, timeout_s: float) -> None:
 
 def status_lines(settings: Settings) -> list[str]:
     """A line per server (PostgreSQL, Kafka) and per supervised service."""
-    lines = stack.status(settings)
     if not supervise.running(settings):
-        return [*lines, "services: not supervised (start them with `make up`)"]
+        return [*stack.status(settings), "services: not supervised (start them with `make up`)"]
+    lines = stack.status(settings, redis=False)
     return [*lines, *(s.line() for s in supervise.statuses(settings))]
 
 
@@ -73,8 +79,12 @@ def all_up(lines: list[str]) -> bool:
 
 def log_path(settings: Settings, name: str) -> Path:
     """The log file of a server or a supervised service."""
-    servers = {"postgres": postgres.log_file, "kafka": kafka_node.log_file}
-    if name in servers:
+    servers = {
+        "postgres": postgres.log_file,
+        "kafka": kafka_node.log_file,
+        "redis": redis_node.log_file,
+    }
+    if name in servers and not (name == "redis" and supervise.running(settings)):
         return servers[name](settings)
     if name == "supervisor":
         return supervise.own_log(settings)

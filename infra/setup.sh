@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh machine; quick and harmless when all is in place.
-# OS packages (PostgreSQL 15, Java 17, Maven) come from Debian, Python packages from the uv lock,
+# OS packages (PostgreSQL 15, Java 17, Maven, Redis 7) come from Debian, Python packages from the uv lock,
 # Kafka's jars from Maven Central through infra/pom.xml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 # The public front (TLS 1.3, load balancing of the API processes).
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+# The API processes share their rate-limit counters in Redis (infra/redis_node.py runs it).
+command -v redis-server >/dev/null || missing+=(redis-server)
 # Lets the tests validate docker-compose.yml where the docker client has no compose plugin.
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
   missing+=(docker-compose)

@@ -1,17 +1,24 @@
-"""The local infrastructure as one unit: PostgreSQL and Kafka, migrated and with topics."""
+"""The local infrastructure as one unit: Redis, PostgreSQL and Kafka, migrated and with topics."""
 
 from __future__ import annotations
 
 import logging
 
 from core.settings import Settings
-from infra import kafka_node, migrate, postgres, seed, topics
+from infra import kafka_node, migrate, postgres, redis_node, seed, topics
 
 log = logging.getLogger(__name__)
 
 
-def start(settings: Settings) -> None:
-    """Bring PostgreSQL and Kafka up (a second call is harmless), migrate, seed, create topics."""
+def start(settings: Settings, *, redis: bool = True) -> None:
+    """Bring Redis, PostgreSQL and Kafka up (a second call is harmless); migrate, seed, topics.
+
+    ``redis=False`` leaves Redis to the supervisor (the run command restarts it when it dies).
+    """
+    if redis:
+        # First: it starts in a moment, and the API's login limits need it.
+        redis_node.start(settings)
+        log.info("redis ready on %s:%s", settings.redis_host, settings.redis_port)
     postgres.start(settings)
     applied = migrate.apply_migrations(settings.pg_dsn)
     instruments = seed.seed_reference_data(settings)
@@ -28,14 +35,16 @@ def start(settings: Settings) -> None:
 
 
 def stop(settings: Settings) -> None:
-    """Stop Kafka, then PostgreSQL; stopping what is not running is harmless."""
+    """Stop Kafka, then PostgreSQL, then Redis; stopping what is not running is harmless."""
     kafka_node.stop(settings)
     postgres.stop(settings)
+    redis_node.stop(settings)
 
 
-def status(settings: Settings) -> list[str]:
-    """A line per service saying whether it runs and where."""
-    return [postgres.status(settings), kafka_node.status(settings)]
+def status(settings: Settings, *, redis: bool = True) -> list[str]:
+    """A line per server saying whether it runs and where (Redis unless supervised)."""
+    lines = [redis_node.status(settings)] if redis else []
+    return [*lines, postgres.status(settings), kafka_node.status(settings)]
 
 
 def urls(settings: Settings) -> list[str]:
@@ -44,6 +53,8 @@ def urls(settings: Settings) -> list[str]:
         f"postgres  postgresql://{settings.pg_user}@{settings.pg_host}:{settings.pg_port}"
         f"/{settings.pg_database}",
         f"kafka     {settings.kafka_bootstrap}",
+        f"redis     redis://{settings.redis_host}:{settings.redis_port}/0 "
+        "(password: BROKER_REDIS_PASSWORD)",
         f"front     {settings.front_url} (TLS 1.3; web page /app/, docs /docs, ready /readyz;"
         f" plain http://{settings.front_public_host}:{settings.front_http_port} redirects here;"
         f" local CA {settings.ca_cert_path})",

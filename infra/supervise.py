@@ -31,12 +31,12 @@ from pydantic import SecretStr
 from supervisor.xmlrpc import SupervisorTransport
 
 from core.settings import PROJECT_ROOT, Settings
-from infra import front, procs
+from infra import front, procs, redis_node
 
 log = logging.getLogger(__name__)
 
 # supervisord stops a service with SIGTERM and kills it (and its children) after this.
-STOP_WAIT_S = 20
+STOP_WAIT_S = 15
 LOG_FILE_BYTES_MAX = "20MB"
 LOG_FILE_BACKUPS = 2
 
@@ -94,6 +94,7 @@ def _python(*args: str) -> list[str]:
 def programs(settings: Settings) -> list[Program]:
     """The services of the default topology, each process of a kind numbered from 1."""
     found: list[Program] = [
+        Program("redis", redis_node.foreground_argv(settings), priority=5),
         Program("front", front.foreground_argv(settings), priority=10),
         Program("gateway", _python("-m", "api.payments"), priority=100),
         Program("exchange", _python("-m", "fixbridge.simulator"), priority=100),
@@ -281,7 +282,9 @@ def stop(settings: Settings) -> None:
     with contextlib.suppress(OSError):
         client(settings).supervisor.shutdown()
     if pid is not None:
-        timeout_s = STOP_WAIT_S + settings.shutdown_timeout_s
+        # supervisord stops the services one priority after another, each within STOP_WAIT_S.
+        priorities = {p.priority for p in programs(settings)}
+        timeout_s = STOP_WAIT_S * len(priorities) + settings.shutdown_timeout_s
         procs.wait_until(lambda: not procs.is_running(pid, "supervisord"), timeout_s, "shutdown")
     log.info("supervisord and its services stopped")
 

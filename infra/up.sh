@@ -13,8 +13,7 @@ while IFS='=' read -r key value; do
 done < .env
 trap '.venv/bin/python -m infra stop' EXIT
 trap 'exit 130' INT TERM
-.venv/bin/python -m infra start
-.venv/bin/python -m infra supervise
+.venv/bin/python -m infra up
 .venv/bin/python -m infra urls
 echo "status: make status (each service's pid, uptime, restarts); stop: Ctrl-C"
 .venv/bin/python -m infra follow

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real PostgreSQL and Kafka, started once per test session.
+"""Shared fixtures: the real PostgreSQL, Kafka and Redis, started once per test session.
 
 Each test session gets a stack of its own (free ports, a fresh state folder removed at the end),
 so it runs beside a developer's ``make up`` and beside another test session.
@@ -50,6 +50,7 @@ def settings() -> Settings:
         pg_port=free_port(),
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
+        redis_port=free_port(),
     )
 
 
@@ -73,7 +74,7 @@ def _sweep_orphan_stacks(test_root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def running_stack(settings: Settings) -> Iterator[Settings]:
-    """Start PostgreSQL and Kafka once for the session; stop them and remove their data after."""
+    """Start the stack (Redis, PostgreSQL, Kafka) once; stop it and remove its data after."""
     _sweep_orphan_stacks(settings.state_dir.parent)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     (settings.state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")

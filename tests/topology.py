@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import socket
 import uuid
@@ -19,10 +20,15 @@ import psycopg
 from core.instruments import seed_instruments
 from core.settings import PROJECT_ROOT, Settings
 from infra import services, stack, supervise
-from tests.conftest import OWNER_FILE, free_port
+from tests.conftest import OWNER_FILE
 from tests.e2e.support import quiet_instrument
 
-PORT_TRIES_MAX = 50
+PORT_TRIES_MAX = 200
+# Below Linux's ephemeral range (32768-60999): the chaos suite kills and restarts Kafka,
+# PostgreSQL and Redis, and while one is down its clients keep reconnecting; a server port in
+# the ephemeral range can be taken by such a client's own socket (a TCP self-connect), and the
+# server then cannot bind it again.
+PORT_RANGE = (20_000, 32_000)
 
 
 def _port_free(port: int) -> bool:
@@ -34,34 +40,40 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports (for kinds numbered from a base port)."""
+_taken: set[int] = set()
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive free ports outside the ephemeral range."""
     for _ in range(PORT_TRIES_MAX):
-        base = free_port()
-        if all(_port_free(base + i) for i in range(1, count)):
+        base = secrets.choice(range(PORT_RANGE[0], PORT_RANGE[1] - count))
+        chosen = range(base, base + count)
+        if not _taken.intersection(chosen) and all(_port_free(p) for p in chosen):
+            _taken.update(chosen)
             return base
     raise RuntimeError(f"no {count} consecutive free ports in {PORT_TRIES_MAX} tries")
 
 
 def topology_settings() -> Settings:
     """Settings of a whole system of its own: fresh state folder, every port free."""
-    fix_port = free_port()
-    front_port = free_port()
+    fix_port = free_ports()
+    front_port = free_ports()
     settings = Settings(
         mode="test",
         state_dir=PROJECT_ROOT / ".local" / "test" / f"e2e-{uuid.uuid4().hex[:8]}",
-        pg_port=free_port(),
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
+        pg_port=free_ports(),
+        redis_port=free_ports(),
+        kafka_port=free_ports(),
+        kafka_controller_port=free_ports(),
         api_port=free_ports(2),
         front_https_port=front_port,
-        front_http_port=free_port(),
+        front_http_port=free_ports(),
         api_public_url=f"https://127.0.0.1:{front_port}",
         streams_web_port=free_ports(2),
-        gateway_port=free_port(),
+        gateway_port=free_ports(),
         sim_fix_port=fix_port,
         bridge_fix_port=fix_port,
-        dagster_port=free_port(),
+        dagster_port=free_ports(),
         market_always_open=True,
         # Faster failure detection than a person needs, so the tests wait less.
         bridge_heartbeat_s=2,
@@ -85,7 +97,7 @@ def run_topology(settings: Settings) -> Iterator[Settings]:
     settings.state_dir.mkdir(parents=True)
     (settings.state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
     try:
-        stack.start(settings)
+        stack.start(settings, redis=False)
         asyncio.run(_seed_quiet_instrument(settings))
         services.start(settings)
         yield settings

@@ -138,7 +138,11 @@ async def signup(body: Credentials, pool: PoolDep, settings: SettingsDep) -> Sig
     "/login",
     responses={
         401: {"description": "Bad credentials, or TOTP code missing (totp_required) or wrong"},
-        429: {"description": "Too many attempts for this email or from this address"},
+        429: {
+            "description": "Too many attempts for this email or from this address "
+            "(rate_limited), or the attempt counters are unreachable for a moment "
+            "(rate_limit_unavailable); see Retry-After"
+        },
     },
 )
 async def login(
@@ -149,7 +153,7 @@ async def login(
     ip: ClientIpDep,
 ) -> TokenResponse:
     """Exchange credentials (and a TOTP code once enrolled) for an access token."""
-    hit_login(limiter, body.email.strip().lower(), ip)
+    await hit_login(limiter, body.email.strip().lower(), ip)
     token = await accounts.login(pool, settings, body.email, body.password, body.totp_code)
     return _token_response(token)
 

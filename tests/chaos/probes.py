@@ -8,14 +8,13 @@ lease again (the killed one comes back as a standby).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import httpx
 import psycopg
 
 from core.settings import Settings
-from infra import procs, services, supervise
+from infra import procs, redis_node, services, supervise
 from streams.outbox_relay import ADVISORY_LOCK_KEY, APPLICATION_NAME_PREFIX
 
 PROBE_TIMEOUT_S = 2.0
@@ -65,24 +64,6 @@ def service_of_pid(settings: Settings, pid: int) -> str:
     return ""
 
 
-def _redis_answers(settings: Settings) -> bool:
-    password = settings.redis_password.get_secret_value()
-    try:
-        with socket.create_connection(
-            (settings.redis_host, settings.redis_port), timeout=PROBE_TIMEOUT_S
-        ) as sock:
-            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
-            answer = b""
-            while b"PONG" not in answer and len(answer) < 1024:
-                chunk = sock.recv(1024)
-                if not chunk:
-                    break
-                answer += chunk
-    except OSError:
-        return False
-    return b"+PONG" in answer
-
-
 def serving(settings: Settings, name: str) -> Callable[[], bool]:
     """A check that ``name`` (a supervised service) serves."""
     kind, _, index = name.partition("-")
@@ -100,7 +81,7 @@ def serving(settings: Settings, name: str) -> Callable[[], bool]:
         case "exchange":
             return lambda: procs.port_open("127.0.0.1", settings.sim_fix_port)
         case "redis":
-            return lambda: _redis_answers(settings)
+            return lambda: redis_node.ready(settings)
         case "relay":
             return lambda: active_relay_pid(settings) != 0
         case "bridge":

@@ -1,16 +1,16 @@
-"""The rate limiter's storage: no thread per hit, expired hits still dropped, limits still hold."""
+"""The rate limiter's in-process storage (the fallback while Redis is lost): no thread per hit,
+expired hits still dropped, limits still hold."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-import pytest
 from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage as AsyncMemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from api.exceptions import RateLimitedError
-from api.security.ratelimit import SweptMemoryStorage, close_rate_limiter, hit, make_rate_limiter
+from api.security.ratelimit import SweptMemoryStorage, close_rate_limiter, make_rate_limiter
 from core.settings import Settings
 
 # Longer than the 10 ms one-shot timer limits' own MemoryStorage would restart after.
@@ -53,22 +53,21 @@ def test_the_sweeper_drops_expired_hits() -> None:
         storage.close()
 
 
-def test_close_stops_the_sweeper() -> None:
-    limiter = make_rate_limiter(Settings())
+async def test_close_stops_the_sweeper() -> None:
+    limiter = make_rate_limiter(Settings(), AsyncMemoryStorage())
 
-    close_rate_limiter(limiter)
+    await close_rate_limiter(limiter)
     limiter.storage.timer.join(timeout=5.0)
 
     assert not limiter.storage.timer.is_alive()
 
 
 def test_a_full_window_is_still_refused() -> None:
-    limiter = make_rate_limiter(Settings(rate_limit_user_per_minute=2))
+    limiter = make_rate_limiter(Settings(rate_limit_user_per_minute=2), AsyncMemoryStorage())
     try:
-        hit(limiter, limiter.user, "7", "requests for this user")
-        hit(limiter, limiter.user, "7", "requests for this user")
-        with pytest.raises(RateLimitedError, match="at most 2 per minute"):
-            hit(limiter, limiter.user, "7", "requests for this user")
-        hit(limiter, limiter.user, "8", "requests for this user")
+        assert limiter.hit_local(limiter.user, "7") == 0.0
+        assert limiter.hit_local(limiter.user, "7") == 0.0
+        assert limiter.hit_local(limiter.user, "7") > time.time()
+        assert limiter.hit_local(limiter.user, "8") == 0.0
     finally:
-        close_rate_limiter(limiter)
+        limiter.storage.close()

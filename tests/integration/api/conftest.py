@@ -38,6 +38,10 @@ def api_settings(running_stack: Settings, db_dsn: str) -> Settings:
             "market_always_open": True,
             "api_port": free_port(),
             "pg_pool_size_max": 20,
+            # The test host is shared with other test sessions: a stall there must not count as
+            # Redis lost and turn logins away (tests/unit/test_ratelimit_fail_policy.py covers
+            # the timeout itself).
+            "redis_timeout_s": 2.0,
         }
     )
 
