@@ -10,7 +10,6 @@ The API runs as its own process (``python -m api``), configured by ``BROKER_*`` 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -28,14 +27,13 @@ from typing import IO
 import httpx
 import psycopg
 from psycopg import sql
-from pydantic import SecretStr
 
 from api.security.tokens import issue_access_token
 from bench.exceptions import BenchError
 from core.db import AsyncConn
 from core.instruments import instrument_universe, seed_instruments
 from core.ledger import TxnKind, deposit_entries, open_user_accounts, post
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings, settings_env
 from infra.migrate import apply_migrations, load_invariants
 
 log = logging.getLogger(__name__)
@@ -193,28 +191,6 @@ def invariant_violations(dsn: str) -> dict[str, int]:
     """How many rows each invariant query returns (all zero when the data is sound)."""
     with psycopg.connect(dsn) as conn:
         return {name: len(conn.execute(q).fetchall()) for name, q in load_invariants().items()}
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """``BROKER_*`` variables that make a child process read exactly these settings."""
-    env: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        env[f"BROKER_{name.upper()}"] = _env_value(value)
-    return env
-
-
-def _env_value(value: object) -> str:
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        # pydantic-settings reads complex fields as JSON.
-        return json.dumps([_env_value(v) for v in value])
-    return str(value)
 
 
 def server_command(settings: Settings, workers: int) -> list[str]:

@@ -6,6 +6,7 @@ instead of reading the environment themselves.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -434,6 +435,28 @@ class Settings(BaseSettings):
                 ):
                     raise ValueError(f"BROKER_{name.upper()} must be set in production mode")
         return self
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``BROKER_*`` variables that make a child process read exactly these settings."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        env[f"BROKER_{name.upper()}"] = _env_value(value)
+    return env
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        # pydantic-settings reads complex fields as JSON.
+        return json.dumps([_env_value(v) for v in value])
+    return str(value)
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,6 @@ the few variables that tell two processes of one kind apart (their port).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import subprocess
@@ -22,15 +21,13 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from xmlrpc.client import ServerProxy
 
-from pydantic import SecretStr
 from supervisor.xmlrpc import SupervisorTransport
 
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings, settings_env
 from infra import front, procs, redis_node
 
 log = logging.getLogger(__name__)
@@ -193,29 +190,6 @@ def render(settings: Settings, services: Iterable[Program]) -> str:
             "",
         ]
     return "\n".join(lines)
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a child process these settings (the fields set explicitly)."""
-    env: dict[str, str] = {}
-    for name in settings.model_fields_set:
-        value: Any = getattr(settings, name)
-        env[f"BROKER_{name.upper()}"] = _env_value(value)
-    return env
-
-
-def _env_value(value: object) -> str:
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return json.dumps([_env_value(v) for v in value])
-    if isinstance(value, (Path, Decimal, int, float, str)):
-        return str(value)
-    if value is None:
-        return ""
-    raise TypeError(f"no environment form for {value!r}")
 
 
 def prepare(settings: Settings, services: Iterable[Program]) -> Path:

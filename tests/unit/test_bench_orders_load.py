@@ -18,10 +18,9 @@ from bench.orders_setup import (
     BenchUser,
     served_settings,
     server_command,
-    settings_env,
 )
 from bench.report import HostInfo, Result, Row
-from core.settings import Settings
+from core.settings import Settings, settings_env
 
 HOST = HostInfo(nproc=2, cpu_model="test cpu")
 
