@@ -22,6 +22,7 @@ from bench import (
     fix_roundtrip,
     kafka_ceiling,
     orders_api,
+    orders_front,
     pg_ceiling,
     recon,
     sim_ticks,
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
             "pgbench",
             "kafka",
             "orders",
+            "orders-front",
             "fix",
             "ticks",
             "streams-ticks",
@@ -164,9 +166,8 @@ def measure(settings: Settings, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def measure_orders(settings: Settings, args: argparse.Namespace) -> list[Row]:
-    """The orders benchmark's rows: per level the pgbench ceiling and the API beside it."""
-    plan = orders_api.OrdersPlan(
+def _orders_plan(args: argparse.Namespace) -> orders_api.OrdersPlan:
+    return orders_api.OrdersPlan(
         concurrency_levels=args.orders_concurrency,
         duration_s=args.orders_seconds,
         users=args.orders_users,
@@ -175,6 +176,11 @@ def measure_orders(settings: Settings, args: argparse.Namespace) -> list[Row]:
         half_peak_pass=not args.orders_no_half_peak,
         api_workers=args.orders_api_workers,
     )
+
+
+def measure_orders(settings: Settings, args: argparse.Namespace) -> list[Row]:
+    """The orders benchmark's rows: per level the pgbench ceiling and the API beside it."""
+    plan = _orders_plan(args)
     server_log = settings.state_dir / "bench" / "orders-api.log"
     server_log.parent.mkdir(parents=True, exist_ok=True)
     log.info("orders benchmark; the API server logs to %s", server_log)
@@ -211,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "orders"):
             orders = measure_orders(settings, args)
             _record(orders, "orders", write_docs=write_docs, goals=orders_api.goals(orders))
+        if args.only in (None, "orders-front"):
+            log_dir = settings.state_dir / "bench"
+            rows = orders_front.measure(settings, host_info(settings), _orders_plan(args), log_dir)
+            _record(rows, "orders-front", write_docs=write_docs, goals=orders_front.goals(rows))
         if args.only in (None, "fix", "ticks"):
             _fix_and_ticks(settings, args, write_docs=write_docs)
         if args.only in (None, "streams-ticks"):

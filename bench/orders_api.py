@@ -21,6 +21,7 @@ import asyncio
 import itertools
 import logging
 import math
+import ssl
 import time
 import uuid
 from collections import Counter
@@ -195,16 +196,19 @@ class Target:
     host: str
     port: int
     timeout_s: float = HTTP_TIMEOUT_S
+    tls: ssl.SSLContext | None = None
 
     def connection(self) -> Connection:
         """A new keep-alive connection to the API (opened by its first request)."""
-        return Connection(self.host, self.port, self.timeout_s)
+        return Connection(self.host, self.port, self.timeout_s, self.tls)
 
 
-def target(url: str) -> Target:
-    """The ``Target`` of a base URL such as ``http://127.0.0.1:8000``."""
-    host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
-    return Target(host, int(port))
+def target(url: str, tls: ssl.SSLContext | None = None) -> Target:
+    """The ``Target`` of a base URL such as ``http://127.0.0.1:8001`` (https needs ``tls``)."""
+    if url.startswith("https://") and tls is None:
+        raise ValueError(f"{url} needs a TLS context")
+    host, _, port = url.removeprefix("https://").removeprefix("http://").rstrip("/").rpartition(":")
+    return Target(host, int(port), tls=tls)
 
 
 async def _place(
@@ -237,10 +241,15 @@ async def _closed_loop(
 
 
 async def closed_loop(
-    url: str, users: Sequence[BenchUser], concurrency: int, duration_s: float, warmup_s: float
+    url: str,
+    users: Sequence[BenchUser],
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    tls: ssl.SSLContext | None = None,
 ) -> LoadFigures:
     """``concurrency`` clients each placing orders back to back for ``duration_s``."""
-    turns, to = RoundRobin(users), target(url)
+    turns, to = RoundRobin(users), target(url, tls)
     conns = [to.connection() for _ in range(concurrency)]
     try:
         if warmup_s > 0:

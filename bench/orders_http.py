@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -61,8 +62,10 @@ class _Reading:
 class Connection:
     """One keep-alive connection to the API; reconnects after the server closed it."""
 
-    def __init__(self, host: str, port: int, timeout_s: float) -> None:
-        self._host, self._port, self._timeout_s = host, port, timeout_s
+    def __init__(
+        self, host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._host, self._port, self._timeout_s, self._tls = host, port, timeout_s, tls
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -91,7 +94,9 @@ class Connection:
 
     async def _exchange(self, request: bytes) -> Answer:
         if self._writer is None or self._reader is None:
-            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+            self._reader, self._writer = await asyncio.open_connection(
+                self._host, self._port, ssl=self._tls
+            )
         reader, writer = self._reader, self._writer
         writer.write(request)
         reading = _Reading()
