@@ -114,13 +114,21 @@ def _restart_infra(settings: Settings, target: str) -> Outage:
     if target == "kafka":
         pid = procs.read_pid(kafka_node.pid_file(settings))
         start: Callable[[Settings], object] = kafka_node.start
+        port = settings.kafka_port
     else:
         pid = int((postgres.data_dir(settings) / "postmaster.pid").read_text().split()[0])
         start = postgres.start
+        port = settings.pg_port
     assert pid is not None
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
-    procs.wait_until(lambda: not procs.is_running(pid, ""), 30, f"{target} to die")
+    # A killed process's main thread turns zombie before its other threads have let go of
+    # its sockets: wait for the port too, or the restart finds it taken.
+    procs.wait_until(
+        lambda: not procs.is_running(pid, "") and not procs.port_open("127.0.0.1", port),
+        30,
+        f"{target} to die",
+    )
     start(settings)
     # Served again: an order can be accepted through the front (what a trader sees).
     served_at = _wait(probes.serving(settings, "front"), 60)

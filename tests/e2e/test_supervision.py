@@ -1,0 +1,106 @@
+"""The run command's supervision: what the chaos suite does not kill, status, shared limits.
+
+The chaos suite (tests/chaos/) kills an API process, a worker, the active bridge and relay,
+Redis, the gateway and the front under load. Here: the exchange simulator and Dagster's two
+processes, each killed with SIGKILL while a trader places an order through the front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from core.settings import PROJECT_ROOT, Settings, settings_env
+from infra import supervise
+from tests.chaos import probes
+from tests.chaos.load import Outcome, place_with_retries
+from tests.chaos.users import make_trader
+from tests.e2e.support import PASSWORD, front_client, signed_up_token
+
+pytestmark = pytest.mark.e2e
+
+SERVE_AGAIN_BOUND_S = 10.0
+POLL_S = 0.1
+ORDER = {"symbol": "ACME", "side": "BUY", "quantity": 1, "type": "MARKET"}
+
+
+def _served_again(settings: Settings, name: str, old_pid: int) -> float:
+    """Seconds until ``name`` runs again under a new pid and serves; fails after the bound."""
+    killed_at = time.monotonic()
+    probe = probes.serving(settings, name)
+    while time.monotonic() - killed_at < SERVE_AGAIN_BOUND_S * 3:
+        info = supervise.client(settings).supervisor.getProcessInfo(name)
+        if info["statename"] == "RUNNING" and int(info["pid"]) not in (0, old_pid) and probe():
+            return time.monotonic() - killed_at
+        time.sleep(POLL_S)
+    raise AssertionError(f"{name} did not serve again")
+
+
+@pytest.mark.parametrize("name", ["exchange", "dagster-webserver", "dagster-daemon"])
+async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_succeeds(
+    topology: Settings, name: str
+) -> None:
+    settings = topology
+    async with httpx.AsyncClient(
+        base_url=settings.front_url, verify=str(settings.ca_cert_path), timeout=10
+    ) as http:
+        trader = await make_trader(http, settings, cash=Decimal("100000"))
+        before = {s.name: s.pid for s in supervise.statuses(settings)}
+
+        os.kill(before[name], signal.SIGKILL)
+        record, back_after_s = await asyncio.gather(
+            place_with_retries(http, trader, ORDER),
+            asyncio.to_thread(_served_again, settings, name, before[name]),
+        )
+
+    after = {s.name: s.pid for s in supervise.statuses(settings)}
+    assert record.outcome is Outcome.ACCEPTED, record
+    assert back_after_s <= SERVE_AGAIN_BOUND_S
+    assert {n: p for n, p in after.items() if n != name} == {
+        n: p for n, p in before.items() if n != name
+    }
+
+
+def test_two_api_processes_behind_the_front_share_the_login_limit(topology: Settings) -> None:
+    with front_client(topology) as http:
+        token_owner = signed_up_token(http)
+        assert token_owner
+        email = f"limit-{time.time_ns()}@example.com"
+        http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
+        wrong = {"email": email, "password": PASSWORD + " but wrong"}
+        # The front alternates the two processes, so each saw about half of the attempts.
+        codes = [
+            http.post("/v1/auth/login", json=wrong).status_code
+            for _ in range(topology.rate_limit_login_per_minute + 1)
+        ]
+
+    assert codes.count(429) == 1 and codes[-1] == 429, codes
+    assert set(codes[:-1]) == {401}
+
+
+def test_status_lists_every_service_with_pid_uptime_and_restarts(topology: Settings) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "infra", "status"],
+        env={**os.environ, **settings_env(topology)},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    lines = result.stdout.splitlines()
+    services = {line.split()[0]: line for line in lines if " pid " in line}
+    expected = {p.name for p in supervise.programs(topology)}
+    assert set(services) == expected, result.stdout
+    for line in services.values():
+        assert " RUNNING " in line and " up " in line and " restarts " in line, line
+    assert result.returncode == 0, result.stdout
