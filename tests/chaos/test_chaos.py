@@ -18,6 +18,7 @@ and every kill twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -25,6 +26,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -120,19 +122,41 @@ def _restart_infra(settings: Settings, target: str) -> Outage:
         start = postgres.start
         port = settings.pg_port
     assert pid is not None
+    # PostgreSQL's backends outlive a killed postmaster until they notice; a new postmaster
+    # cannot start while they hold the old shared memory, so the node is down until they go.
+    children = _children(pid)
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
     # A killed process's main thread turns zombie before its other threads have let go of
     # its sockets: wait for the port too, or the restart finds it taken.
     procs.wait_until(
-        lambda: not procs.is_running(pid, "") and not procs.port_open("127.0.0.1", port),
-        30,
+        lambda: (
+            not any(procs.is_running(p, "") for p in (pid, *children))
+            and not procs.port_open("127.0.0.1", port)
+        ),
+        60,
         f"{target} to die",
     )
-    start(settings)
+    try:
+        start(settings)
+    except procs.InfraError as exc:
+        log_file = kafka_node.log_file if target == "kafka" else postgres.log_file
+        raise AssertionError(f"{exc}\n{procs.tail(log_file(settings))}") from exc
     # Served again: an order can be accepted through the front (what a trader sees).
     served_at = _wait(probes.serving(settings, "front"), 60)
     return Outage(KillEvent(target, killed_at, served_at), infra=True, others_kept=True)
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # The command name may hold spaces; the fields after its closing parenthesis don't.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 async def _run_schedule(settings: Settings, targets: list[str], warmup_s: float) -> list[Outage]:
