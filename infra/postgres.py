@@ -127,6 +127,11 @@ def _initdb(settings: Settings) -> None:
 
 
 def _pg_ctl_running(settings: Settings) -> bool:
+    # pg_ctl takes a zombie for a live server (kill 0 succeeds on it), and a killed postmaster
+    # stays a zombie until the machine's init reaps it; so look at the process first.
+    pid = procs.read_pid(data_dir(settings) / "postmaster.pid")
+    if pid is None or not procs.is_running(pid, "postgres"):
+        return False
     return _run(settings, ["pg_ctl", "status", "-D", str(data_dir(settings))]).returncode == 0
 
 
