@@ -158,8 +158,13 @@ def start(settings: Settings) -> None:
     _prepare_home(settings)
     _initdb(settings)
     if not _pg_ctl_running(settings):
-        # pg_ctl said no server runs, so a postmaster.pid left by a crash is stale.
+        # pg_ctl said no server runs, so a postmaster.pid left by a crash is stale, and so is
+        # the socket's lock file (which names the dead postmaster; still a zombie, it would
+        # read as alive to the new one).
         (data_dir(settings) / "postmaster.pid").unlink(missing_ok=True)
+        socket_lock = home(settings) / f".s.PGSQL.{settings.pg_port}.lock"
+        if not procs.is_running(procs.read_pid(socket_lock) or 0, "postgres"):
+            socket_lock.unlink(missing_ok=True)
         if procs.port_open(settings.pg_host, settings.pg_port):
             raise procs.InfraError(
                 f"port {settings.pg_port} is taken by a process this stack did not start"
