@@ -103,5 +103,6 @@ def follow(settings: Settings) -> None:
     """Replace this process with a follower of every service's log, prefixed by service."""
     files = [str(supervise.own_log(settings))]
     files += sorted(str(p) for p in supervise.logs_dir(settings).glob("*.log"))
-    script = 'tail -n 0 -F "$@" 2>/dev/null | awk "$0"'
+    # The last few lines of each log first: what every service said as it started.
+    script = 'tail -n 3 -F "$@" 2>/dev/null | awk "$0"'
     os.execvp("bash", ["bash", "-c", script, _PREFIX_AWK, *files])  # noqa: S606

@@ -97,9 +97,10 @@ def test_status_lists_every_service_with_pid_uptime_and_restarts(topology: Setti
         check=False,
     )
 
-    lines = result.stdout.splitlines()
-    services = {line.split()[0]: line for line in lines if " pid " in line}
     expected = {p.name for p in supervise.programs(topology)}
+    services = {
+        line.split()[0]: line for line in result.stdout.splitlines() if line.split()[0] in expected
+    }
     assert set(services) == expected, result.stdout
     for line in services.values():
         assert " RUNNING " in line and " up " in line and " restarts " in line, line
