@@ -167,37 +167,19 @@ def start(settings: Settings) -> int:
     config = home(settings) / "server.properties"
     config.write_text(server_properties(settings))
     _format_storage(settings, config)
-    with log_file(settings).open("ab") as out:
-        proc = subprocess.Popen(
-            _java_argv(settings, MAIN_CLASS, str(config)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    pid_file(settings).write_text(f"{proc.pid}\n")
-    try:
-        procs.wait_until(
-            lambda: proc.poll() is None and ready(settings),
-            settings.startup_timeout_s,
-            "Kafka",
-        )
-    except procs.InfraError as exc:
-        raise procs.InfraError(
-            f"Kafka did not start; last lines of {log_file(settings)}:\n"
-            f"{procs.tail(log_file(settings))}"
-        ) from exc
-    return proc.pid
+    return procs.spawn_daemon(
+        "Kafka",
+        _java_argv(settings, MAIN_CLASS, str(config)),
+        pid_file(settings),
+        log_file(settings),
+        lambda: ready(settings),
+        settings.startup_timeout_s,
+    )
 
 
 def stop(settings: Settings) -> bool:
     """Stop the broker if it runs; True when there was one to stop."""
-    pid = procs.live_pid(pid_file(settings), _marker(settings))
-    if pid is None:
-        return False
-    procs.terminate(pid, _marker(settings), settings.shutdown_timeout_s)
-    pid_file(settings).unlink(missing_ok=True)
-    return True
+    return procs.stop_daemon(pid_file(settings), _marker(settings), settings.shutdown_timeout_s)
 
 
 def status(settings: Settings) -> str:

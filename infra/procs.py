@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,3 +92,43 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return f"(no log at {path})"
+
+
+def spawn_daemon(
+    what: str,
+    argv: list[str],
+    pid_file: Path,
+    log_file: Path,
+    ready: Callable[[], bool],
+    timeout_s: float,
+) -> int:
+    """Start argv in a session of its own, logging to log_file; its pid once ready() holds.
+
+    Raises InfraError with the log's last lines when it exits or is not ready in time.
+    """
+    with log_file.open("ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    try:
+        wait_until(lambda: proc.poll() is None and ready(), timeout_s, what)
+    except InfraError as exc:
+        raise InfraError(
+            f"{what} did not start; last lines of {log_file}:\n{tail(log_file)}"
+        ) from exc
+    return proc.pid
+
+
+def stop_daemon(pid_file: Path, marker: str, timeout_s: float) -> bool:
+    """Stop the daemon named by pid_file if it runs; True when there was one to stop."""
+    pid = live_pid(pid_file, marker)
+    if pid is None:
+        return False
+    terminate(pid, marker, timeout_s)
+    pid_file.unlink(missing_ok=True)
+    return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import redis
@@ -135,38 +134,19 @@ def start(settings: Settings) -> int:
         raise procs.InfraError(
             f"port {settings.redis_port} is taken by a process this stack did not start"
         )
-    argv = foreground_argv(settings)
-    with log_file(settings).open("ab") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    pid_file(settings).write_text(f"{proc.pid}\n")
-    try:
-        procs.wait_until(
-            lambda: proc.poll() is None and ready(settings),
-            settings.startup_timeout_s,
-            "Redis",
-        )
-    except procs.InfraError as exc:
-        raise procs.InfraError(
-            f"Redis did not start; last lines of {log_file(settings)}:\n"
-            f"{procs.tail(log_file(settings))}"
-        ) from exc
-    return proc.pid
+    return procs.spawn_daemon(
+        "Redis",
+        foreground_argv(settings),
+        pid_file(settings),
+        log_file(settings),
+        lambda: ready(settings),
+        settings.startup_timeout_s,
+    )
 
 
 def stop(settings: Settings) -> bool:
     """Stop the server if it runs; True when there was one to stop."""
-    pid = procs.live_pid(pid_file(settings), _marker(settings))
-    if pid is None:
-        return False
-    procs.terminate(pid, _marker(settings), settings.shutdown_timeout_s)
-    pid_file(settings).unlink(missing_ok=True)
-    return True
+    return procs.stop_daemon(pid_file(settings), _marker(settings), settings.shutdown_timeout_s)
 
 
 def status(settings: Settings) -> str:

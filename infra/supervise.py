@@ -29,6 +29,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from core.settings import PROJECT_ROOT, Settings, settings_env
 from infra import front, procs, redis_node
+from streams.__main__ import worker_argv
 
 log = logging.getLogger(__name__)
 
@@ -110,23 +111,8 @@ def programs(settings: Settings) -> list[Program]:
     for i in range(1, settings.bridge_processes + 1):
         found.append(Program(f"bridge-{i}", _python("-m", "fixbridge.bridge"), priority=300))
     for i in range(settings.streams_workers):
-        found.append(
-            Program(
-                f"streams-{i + 1}",
-                _python(
-                    "-m",
-                    "faust",
-                    "-A",
-                    "streams.worker",
-                    "worker",
-                    "--loglevel",
-                    "info",
-                    "--web-port",
-                    str(settings.streams_web_port + i),
-                ),
-                priority=300,
-            )
-        )
+        argv = worker_argv(i, settings.streams_web_port)
+        found.append(Program(f"streams-{i + 1}", argv, priority=300))
     found.append(
         Program("dagster-webserver", _python("-m", "dagster_project", "webserver"), priority=400)
     )

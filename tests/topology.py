@@ -102,9 +102,14 @@ def run_topology(settings: Settings) -> Iterator[Settings]:
         services.start(settings)
         yield settings
     finally:
-        supervise.stop(settings)
-        stack.stop(settings)
-        postgres_home = settings.state_dir / "postgres"
-        if postgres_home.is_symlink():
-            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        tear_down(settings)
+
+
+def tear_down(settings: Settings) -> None:
+    """Stop every service and server of a topology and remove its state folder."""
+    supervise.stop(settings)
+    stack.stop(settings)
+    postgres_home = settings.state_dir / "postgres"
+    if postgres_home.is_symlink():
+        shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from tests.chaos.users import Trader, on_tick
+from tests.chaos.verify import Verify
 
 # A refusal the server may answer while it recovers, and that says "retry": the key is free.
 RETRYABLE_CODES = frozenset({"idempotency_race"})
@@ -169,7 +170,7 @@ class OrderLoad:
         ticks: Mapping[str, Decimal],
         plan: LoadPlan | None = None,
         *,
-        verify: bool | str = True,
+        verify: Verify = True,
     ) -> None:
         self.front_url = front_url
         self.traders = list(traders)
@@ -293,12 +294,13 @@ def longest_stretch_without_accept(
 
     An order counts as accepted when its answer arrived (``finished_at``).
     """
-    times = sorted(
-        r.finished_at
-        for r in records
-        if r.outcome is Outcome.ACCEPTED and start <= r.finished_at <= end
-    )
-    edges = [start, *times, end]
+    accepted = (r.finished_at for r in records if r.outcome is Outcome.ACCEPTED)
+    return longest_gap(accepted, start, end)
+
+
+def longest_gap(times: Iterable[float], start: float, end: float) -> tuple[float, float]:
+    """(length, start) of the longest stretch of [start, end] with none of ``times`` in it."""
+    edges = [start, *sorted(t for t in times if start <= t <= end), end]
     best = (0.0, start)
     for before, after in itertools.pairwise(edges):
         if after - before > best[0]:

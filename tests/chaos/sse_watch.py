@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,9 @@ from typing import Any
 
 import httpx
 
+from tests.chaos.load import longest_gap
 from tests.chaos.users import Trader
+from tests.chaos.verify import Verify
 
 HEARTBEAT = "heartbeat"
 CONNECT = "connect"  # a marker the watcher writes when a stream opened (HTTP 200)
@@ -128,13 +129,7 @@ def longest_silence(events: Iterable[SseEvent], start: float, end: float) -> tup
     Heartbeats count as received; connection markers do not (an open stream that says nothing
     is silent). The time spent reconnecting counts: the client wanted to be connected.
     """
-    times = sorted(e.at for e in events if e.type != CONNECT and start <= e.at <= end)
-    edges = [start, *times, end]
-    best = (0.0, start)
-    for before, after in itertools.pairwise(edges):
-        if after - before > best[0]:
-            best = (after - before, before)
-    return best
+    return longest_gap((e.at for e in events if e.type != CONNECT), start, end)
 
 
 def problems(logs: Iterable[ClientLog], silence_max_s: float | None = None) -> list[str]:
@@ -180,7 +175,7 @@ class SseWatch:
         symbols: Sequence[str],
         clients: int,
         *,
-        verify: bool | str = True,
+        verify: Verify = True,
         read_timeout_s: float = 45.0,
         reconnect_budget_s: float = 60.0,
     ) -> None:

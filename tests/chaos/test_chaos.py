@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import signal
@@ -31,11 +30,19 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
+from core.tls import client_ssl_context
 from infra import kafka_node, postgres, procs, supervise
 from tests.browser.chromium import ARTIFACTS_DIR
 from tests.chaos import checks, probes
 from tests.chaos.figures import KillEvent, kill_figures, write_figures
-from tests.chaos.load import LoadPlan, OrderLoad, OrderRecord, Outcome, summarize
+from tests.chaos.load import (
+    LoadPlan,
+    OrderLoad,
+    OrderRecord,
+    Outcome,
+    longest_stretch_without_accept,
+    summarize,
+)
 from tests.chaos.sse_watch import SseWatch, longest_silence, problems
 from tests.chaos.users import prepare_traders, tick_sizes
 
@@ -184,7 +191,7 @@ async def test_kill_9_of_any_one_process_under_load_loses_no_order(
     topology: Settings, chaos_form: str
 ) -> None:
     settings = topology
-    verify = str(settings.ca_cert_path)
+    verify = client_ssl_context(settings)
     traders = await prepare_traders(
         settings.front_url, settings, TRADERS, verify=verify, shares=dict.fromkeys(SYMBOLS, 50)
     )
@@ -252,7 +259,11 @@ async def test_kill_9_of_any_one_process_under_load_loses_no_order(
                     {
                         "service": o.event.service,
                         "down_s": (o.event.served_again_at or 0) - o.event.killed_at,
-                        "longest_without_accept_s": _longest_gap(records, o.event),
+                        "longest_without_accept_s": longest_stretch_without_accept(
+                            records,
+                            o.event.killed_at,
+                            (o.event.served_again_at or time.time()) + SERVE_AGAIN_BOUND_S,
+                        )[0],
                         "failed_after_retries": sum(
                             r.outcome is Outcome.FAILED
                             for r in records
@@ -292,15 +303,3 @@ async def test_kill_9_of_any_one_process_under_load_loses_no_order(
     found["load_no_failures"] = checks.load_problems(outside_infra)
     assert {k: v for k, v in found.items() if v} == {}, json.dumps(found, indent=1)[:4000]
     assert problems(logs) == []
-
-
-def _longest_gap(records: list[OrderRecord], event: KillEvent) -> float:
-    """The longest time around an outage in which no order was accepted (seconds)."""
-    end = (event.served_again_at or time.time()) + SERVE_AGAIN_BOUND_S
-    accepted = sorted(
-        r.finished_at
-        for r in records
-        if r.outcome is Outcome.ACCEPTED and event.killed_at - 5 <= r.finished_at <= end
-    )
-    edges = [event.killed_at, *accepted, end]
-    return max(b - a for a, b in itertools.pairwise(edges))

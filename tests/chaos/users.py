@@ -23,6 +23,7 @@ import pyotp
 
 from core.ledger import TxnKind, deposit_entries, post
 from core.settings import Settings
+from tests.chaos.verify import Verify
 
 PASSWORD = "chaos suite passphrase 2026"
 KYC_BODY = {
@@ -209,7 +210,7 @@ async def prepare_traders(
     settings: Settings,
     count: int,
     *,
-    verify: bool | str = True,
+    verify: Verify = True,
     cash: Decimal = Decimal("1000000"),
     shares: Mapping[str, int] | None = None,
     deposit_via_api: bool = True,
@@ -239,7 +240,7 @@ async def prepare_traders(
     ]
 
 
-async def refresh_token(front_url: str, trader: Trader, *, verify: bool | str = True) -> Trader:
+async def refresh_token(front_url: str, trader: Trader, *, verify: Verify = True) -> Trader:
     """A new access token by logging in with the password and a current TOTP code.
 
     Access tokens live ``access_token_ttl_s`` (15 min by default): a longer run refreshes them.

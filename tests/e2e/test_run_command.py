@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -11,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings, settings_env
-from infra import front, procs, services, stack, supervise
-from tests.topology import topology_settings
+from infra import front, procs, services, supervise
+from tests.topology import tear_down, topology_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -71,9 +70,4 @@ def test_up_serves_through_the_front_and_ctrl_c_stops_everything(tmp_path: Path)
     finally:
         if up.poll() is None:
             up.kill()
-        supervise.stop(settings)
-        stack.stop(settings)
-        postgres_home = settings.state_dir / "postgres"
-        if postgres_home.is_symlink():
-            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        tear_down(settings)

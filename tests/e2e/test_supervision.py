@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings, settings_env
+from core.tls import client_ssl_context
 from infra import supervise
 from tests.chaos import probes
 from tests.chaos.load import Outcome, place_with_retries
@@ -61,7 +62,7 @@ async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_s
 ) -> None:
     settings = topology
     async with httpx.AsyncClient(
-        base_url=settings.front_url, verify=str(settings.ca_cert_path), timeout=10
+        base_url=settings.front_url, verify=client_ssl_context(settings), timeout=10
     ) as http:
         trader = await make_trader(http, settings, cash=Decimal("100000"))
         before = {s.name: s.pid for s in supervise.statuses(settings)}
