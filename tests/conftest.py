@@ -34,6 +34,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _tier(item: pytest.Item) -> int:
+    """Where a test runs: the whole-system tiers last, the one with a stack of its own first."""
+    if item.get_closest_marker("chaos"):
+        return 2
+    if item.get_closest_marker("e2e"):
+        return 1 if "test_run_command" in item.nodeid else 3
+    return 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the whole-system tiers after the rest, so their processes load no other test.
+
+    The shared ``topology`` fixture then starts after every unit and integration test, and
+    the run-command test, which starts a whole system of its own, runs before it.
+    """
+    items.sort(key=_tier)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

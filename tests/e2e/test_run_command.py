@@ -13,7 +13,7 @@ from core.settings import PROJECT_ROOT, Settings, settings_env
 from infra import front, procs, services, supervise
 from tests.topology import tear_down, topology_settings
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 UP_TIMEOUT_S = 400.0
 DOWN_TIMEOUT_S = 180.0
