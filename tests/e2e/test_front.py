@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,8 +15,11 @@ from decimal import Decimal
 import httpx
 import pytest
 from confluent_kafka import Producer
+from websockets.asyncio.client import connect
 
+from api.feeds.proto import prices_pb2
 from core.settings import Settings
+from core.tls import client_ssl_context
 from infra import front, supervise
 from tests.e2e.support import (
     front_client,
@@ -159,3 +163,24 @@ def test_a_price_update_reaches_an_sse_client_through_the_front_within_the_inter
     bound_ms = topology.conflation_ms + STREAM_SLACK_MS
     assert statistics.median(delays_ms) <= bound_ms, delays_ms
     assert max(delays_ms) <= bound_ms, delays_ms
+
+
+async def test_the_websocket_price_stream_upgrades_through_the_front(topology: Settings) -> None:
+    instrument = quiet_instrument(topology)
+    with front_client(topology) as http:
+        token = signed_up_token(http)
+    url = (
+        f"wss://{topology.front_public_host}:{topology.front_https_port}/v1/stream/prices/ws"
+        f"?symbols={instrument.symbol}&access_token={token}"
+    )
+    producer = Producer({"bootstrap.servers": topology.kafka_bootstrap, "linger.ms": 0})
+    price = instrument.reference_price + 50 * instrument.tick_size
+
+    async with connect(url, ssl=client_ssl_context(topology)) as ws:
+        snapshot = prices_pb2.Frame.FromString(await asyncio.wait_for(ws.recv(decode=False), 30))
+        produce_tick(producer, topology, instrument.symbol, price)
+        update = prices_pb2.Frame.FromString(await asyncio.wait_for(ws.recv(decode=False), 30))
+
+    assert snapshot.kind == prices_pb2.Frame.SNAPSHOT
+    assert update.kind == prices_pb2.Frame.PRICES
+    assert [p.symbol for p in update.prices] == [instrument.symbol]
