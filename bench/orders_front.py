@@ -45,14 +45,6 @@ log = logging.getLogger(__name__)
 FRONT_READY_TIMEOUT_S = 30.0
 
 
-def _consecutive_ports(count: int) -> int:
-    for _ in range(50):
-        base = free_port()
-        if all(not procs.port_open("127.0.0.1", base + i) for i in range(1, count)):
-            return base
-    raise BenchError(f"no {count} consecutive free ports")
-
-
 @contextmanager
 def _front(settings: Settings, log_path: Path) -> Iterator[str]:
     """HAProxy on the rendered configuration until the block ends; yield its https URL."""
@@ -118,24 +110,24 @@ def measure(settings: Settings, host: HostInfo, plan: OrdersPlan, log_dir: Path)
                 alone[concurrency] = _result(
                     "api.orders.one_process", plan, host, concurrency, figures, "plain HTTP"
                 )
-        base = _consecutive_ports(2)
+        ports = [free_port(), free_port()]
         two = db.settings.model_copy(
             update={
-                "api_port": base,
-                "api_processes": 2,
+                "api_backends": tuple(f"{one.api_host}:{port}" for port in ports),
                 "front_https_port": free_port(),
                 "front_http_port": free_port(),
                 "state_dir": settings.state_dir / "bench" / "front",
             }
         )
-        context = client_ssl_context(two)
         with ExitStack() as stack:
-            for i, port in enumerate(front.api_ports(two)):
+            for i, port in enumerate(ports):
                 process_settings = two.model_copy(update={"api_port": port})
                 stack.enter_context(
                     api_server_process(process_settings, log_dir / f"orders-api-{i + 1}.log")
                 )
             url = stack.enter_context(_front(two, log_dir / "orders-front.log"))
+            # Made after the front: the local CA it trusts is made with the front's certificate.
+            context = client_ssl_context(two)
             for concurrency in plan.concurrency_levels:
                 log.info("two API processes behind the TLS front: %d clients", concurrency)
                 figures = run(
