@@ -88,6 +88,8 @@ def test_every_answer_through_the_front_carries_hsts(topology: Settings) -> None
 
     for answer in answers:
         assert answer.headers["strict-transport-security"].startswith("max-age=")
+    # The web page is served through the front too.
+    assert answers[2].status_code == 200 and "<html" in answers[2].text.lower()
 
 
 def test_a_hung_api_process_leaves_rotation_within_2_s_and_returns(topology: Settings) -> None:
