@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     api_access_log: bool = False
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
+    # One gRPC process serves the Dagster code location (the run command), so the UI and the
+    # daemon start without loading it and come back fast when killed; false: each loads it in
+    # a subprocess of its own.
+    dagster_code_server: bool = False
+    dagster_code_host: str = "127.0.0.1"
+    dagster_code_port: int = 4266
     conflation_ms: int = Field(default=250, ge=200, le=500)
 
     # Money and trading.

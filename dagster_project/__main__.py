@@ -1,8 +1,9 @@
-"""Run Dagster for the project: ``python -m dagster_project [dev|webserver|daemon]``.
+"""Run Dagster for the project: ``python -m dagster_project [dev|webserver|daemon|code-server]``.
 
 Each prepares DAGSTER_HOME (an instance kept in PostgreSQL, database ``dagster``) and then
-replaces this process with the Dagster command: ``dev`` (UI and daemon in one, for ``make up``),
-or ``webserver`` and ``daemon`` as separate processes (Docker).
+replaces this process with the Dagster command: ``dev`` (UI and daemon in one), or
+``webserver`` and ``daemon`` as separate processes, and ``code-server``, the code location
+served over gRPC, which they use when ``BROKER_DAGSTER_CODE_SERVER`` is true (``make up``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.settings import PROJECT_ROOT, Settings, get_settings
 
 DAGSTER_DATABASE = "dagster"
 CONFIG_DIR = PROJECT_ROOT / "infra" / "dagster"
+CODE_LOCATION = "dagster_project.definitions"
 
 
 def prepare(settings: Settings) -> dict[str, str]:
@@ -32,6 +34,8 @@ def prepare(settings: Settings) -> dict[str, str]:
     home = settings.state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(CONFIG_DIR / "dagster.yaml", home / "dagster.yaml")
+    if settings.dagster_code_server:
+        workspace_path(settings).write_text(_grpc_workspace(settings))
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -43,19 +47,42 @@ def prepare(settings: Settings) -> dict[str, str]:
     }
 
 
+def workspace_path(settings: Settings) -> Path:
+    """The workspace Dagster loads: the module itself, or the code server's address."""
+    if settings.dagster_code_server:
+        return settings.state_dir / "dagster" / "workspace.yaml"
+    return CONFIG_DIR / "workspace.yaml"
+
+
+def _grpc_workspace(settings: Settings) -> str:
+    # The location keeps the module's name, so schedules' and sensors' stored state still match.
+    return (
+        "load_from:\n"
+        "  - grpc_server:\n"
+        f"      host: {settings.dagster_code_host}\n"
+        f"      port: {settings.dagster_code_port}\n"
+        f"      location_name: {CODE_LOCATION}\n"
+    )
+
+
 def command(settings: Settings, mode: str) -> list[str]:
     """The Dagster command line for a mode, using the scripts beside this interpreter."""
     bin_dir = Path(sys.executable).parent
-    workspace = str(CONFIG_DIR / "workspace.yaml")
+    workspace = str(workspace_path(settings))
     address = ["-h", settings.dagster_host, "-p", str(settings.dagster_port)]
     match mode:
+        case "code-server":
+            return [
+                *(str(bin_dir / "dagster"), "api", "grpc", "--module-name", CODE_LOCATION),
+                *("--host", settings.dagster_code_host, "--port", str(settings.dagster_code_port)),
+            ]
         case "dev":
             return [str(bin_dir / "dagster"), "dev", "-w", workspace, *address]
         case "webserver":
             return [str(bin_dir / "dagster-webserver"), "-w", workspace, *address]
         case "daemon":
             return [str(bin_dir / "dagster-daemon"), "run", "-w", workspace]
-    raise SystemExit(f"unknown mode {mode!r}: use dev, webserver or daemon")
+    raise SystemExit(f"unknown mode {mode!r}: use dev, webserver, daemon or code-server")
 
 
 def main() -> None:

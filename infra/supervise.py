@@ -113,12 +113,13 @@ def programs(settings: Settings) -> list[Program]:
     for i in range(settings.streams_workers):
         argv = worker_argv(i, settings.streams_web_port)
         found.append(Program(f"streams-{i + 1}", argv, priority=300))
-    found.append(
-        Program("dagster-webserver", _python("-m", "dagster_project", "webserver"), priority=400)
-    )
-    found.append(
-        Program("dagster-daemon", _python("-m", "dagster_project", "daemon"), priority=400)
-    )
+    # The code location in one gRPC process: the UI and the daemon then start without loading it.
+    code_server = _python("-m", "dagster_project", "code-server")
+    found.append(Program("dagster-code", code_server, priority=390))
+    uses_code_server = {"BROKER_DAGSTER_CODE_SERVER": "true"}
+    for mode in ("webserver", "daemon"):
+        argv = _python("-m", "dagster_project", mode)
+        found.append(Program(f"dagster-{mode}", argv, uses_code_server, priority=400))
     return found
 
 

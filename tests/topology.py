@@ -74,6 +74,7 @@ def topology_settings() -> Settings:
         sim_fix_port=fix_port,
         bridge_fix_port=fix_port,
         dagster_port=free_ports(),
+        dagster_code_port=free_ports(),
         market_always_open=True,
         # Faster failure detection than a person needs, so the tests wait less.
         bridge_heartbeat_s=2,

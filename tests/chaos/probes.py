@@ -88,4 +88,6 @@ def serving(settings: Settings, name: str) -> Callable[[], bool]:
             return lambda: active_bridge_pid(settings) != 0
         case "dagster" if name == "dagster-webserver":
             return lambda: _http_ok(f"{local}:{settings.dagster_port}/server_info")
+        case "dagster" if name == "dagster-code":
+            return lambda: procs.port_open(settings.dagster_code_host, settings.dagster_code_port)
     return lambda: True

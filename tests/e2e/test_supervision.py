@@ -53,6 +53,7 @@ def _served_again(settings: Settings, name: str, old_pid: int) -> float:
     ("name", "bound_s"),
     [
         ("exchange", SERVE_AGAIN_BOUND_S),
+        ("dagster-code", DAGSTER_SERVE_AGAIN_BOUND_S),
         ("dagster-webserver", DAGSTER_SERVE_AGAIN_BOUND_S),
         ("dagster-daemon", DAGSTER_SERVE_AGAIN_BOUND_S),
     ],
