@@ -29,10 +29,12 @@ from tests.e2e.support import PASSWORD, front_client, signed_up_token
 pytestmark = pytest.mark.e2e
 
 SERVE_AGAIN_BOUND_S = 10.0
-# Dagster's UI and daemon are not on the trading path, and each start loads the whole code
-# location (Dagster, Polars, Great Expectations): measured 15-19 s on the 2-core host with the
-# system running, so they get a looser bound of their own.
-DAGSTER_SERVE_AGAIN_BOUND_S = 45.0
+# Dagster's UI, off the trading path, imports its web stack and fetches the code location's
+# snapshot from dagster-code at each start: 6-11 s measured on the 2-core host with the system
+# running, so the 10 s is not reliably met for it; it gets a bound of its own.
+UI_SERVE_AGAIN_BOUND_S = 20.0
+# How long the check waits before it gives up; the assertion is the bound.
+WAIT_MAX_S = 60.0
 POLL_S = 0.1
 ORDER = {"symbol": "ACME", "side": "BUY", "quantity": 1, "type": "MARKET"}
 
@@ -41,7 +43,7 @@ def _served_again(settings: Settings, name: str, old_pid: int) -> float:
     """Seconds until ``name`` runs again under a new pid and serves; fails after a minute."""
     killed_at = time.monotonic()
     probe = probes.serving(settings, name)
-    while time.monotonic() - killed_at < DAGSTER_SERVE_AGAIN_BOUND_S + 15:
+    while time.monotonic() - killed_at < WAIT_MAX_S:
         info = supervise.client(settings).supervisor.getProcessInfo(name)
         if info["statename"] == "RUNNING" and int(info["pid"]) not in (0, old_pid) and probe():
             return time.monotonic() - killed_at
@@ -50,16 +52,10 @@ def _served_again(settings: Settings, name: str, old_pid: int) -> float:
 
 
 @pytest.mark.parametrize(
-    ("name", "bound_s"),
-    [
-        ("exchange", SERVE_AGAIN_BOUND_S),
-        ("dagster-code", DAGSTER_SERVE_AGAIN_BOUND_S),
-        ("dagster-webserver", DAGSTER_SERVE_AGAIN_BOUND_S),
-        ("dagster-daemon", DAGSTER_SERVE_AGAIN_BOUND_S),
-    ],
+    "name", ["exchange", "dagster-code", "dagster-webserver", "dagster-daemon"]
 )
 async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_succeeds(
-    topology: Settings, name: str, bound_s: float
+    topology: Settings, name: str
 ) -> None:
     settings = topology
     async with httpx.AsyncClient(
@@ -76,7 +72,7 @@ async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_s
 
     after = {s.name: s.pid for s in supervise.statuses(settings)}
     assert record.outcome is Outcome.ACCEPTED, record
-    assert back_after_s <= bound_s
+    assert back_after_s <= bound_s, f"{name} served again after {back_after_s:.1f} s"
     assert {n: p for n, p in after.items() if n != name} == {
         n: p for n, p in before.items() if n != name
     }
