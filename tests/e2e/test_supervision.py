@@ -52,10 +52,16 @@ def _served_again(settings: Settings, name: str, old_pid: int) -> float:
 
 
 @pytest.mark.parametrize(
-    "name", ["exchange", "dagster-code", "dagster-webserver", "dagster-daemon"]
+    ("name", "bound_s"),
+    [
+        ("exchange", SERVE_AGAIN_BOUND_S),
+        ("dagster-code", SERVE_AGAIN_BOUND_S),
+        ("dagster-webserver", UI_SERVE_AGAIN_BOUND_S),
+        ("dagster-daemon", SERVE_AGAIN_BOUND_S),
+    ],
 )
 async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_succeeds(
-    topology: Settings, name: str
+    topology: Settings, name: str, bound_s: float
 ) -> None:
     settings = topology
     async with httpx.AsyncClient(
