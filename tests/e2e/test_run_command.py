@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,6 +69,8 @@ def test_up_serves_through_the_front_and_ctrl_c_stops_everything(tmp_path: Path)
         still_open = [p for p in _ports(settings) if procs.port_open("127.0.0.1", p)]
         assert still_open == [], output.read_text()[-3000:]
     finally:
-        if up.poll() is None:
-            up.kill()
+        # The whole group: the log follower (tail | awk) too, when the test failed before Ctrl-C.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(up.pid, signal.SIGKILL)
+        up.wait(timeout=DOWN_TIMEOUT_S)
         tear_down(settings)
