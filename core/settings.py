@@ -380,12 +380,6 @@ class Settings(BaseSettings):
     supervisor_ready_timeout_s: float = Field(default=240.0, gt=0)
 
     @property
-    def redis_url(self) -> str:
-        """The Redis URL, password included, for clients."""
-        password = self.redis_password.get_secret_value()
-        return f"redis://:{password}@{self.redis_host}:{self.redis_port}/0"
-
-    @property
     def tls_dir(self) -> Path:
         """Where the local CA and the front's certificate are made at setup."""
         return self.state_dir / "tls"

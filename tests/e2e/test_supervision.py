@@ -24,7 +24,7 @@ from infra import supervise
 from tests.chaos import probes
 from tests.chaos.load import Outcome, place_with_retries
 from tests.chaos.users import make_trader
-from tests.e2e.support import PASSWORD, front_client, signed_up_token
+from tests.e2e.support import PASSWORD, front_client
 
 pytestmark = pytest.mark.e2e
 
@@ -86,8 +86,6 @@ async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_s
 
 def test_two_api_processes_behind_the_front_share_the_login_limit(topology: Settings) -> None:
     with front_client(topology) as http:
-        token_owner = signed_up_token(http)
-        assert token_owner
         email = f"limit-{time.time_ns()}@example.com"
         http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
         wrong = {"email": email, "password": PASSWORD + " but wrong"}
