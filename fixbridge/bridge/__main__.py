@@ -25,7 +25,7 @@ from fixbridge.bridge.exceptions import LeaseLostError
 from fixbridge.bridge.execution import OrderConsumer, OrderRouter, ReportForwarder
 from fixbridge.bridge.lease import LeaderLease, PgLeaseStore, holder_id
 from fixbridge.bridge.publisher import KafkaPublisher
-from fixbridge.bridge.recovery import request_unfinished_statuses
+from fixbridge.bridge.recovery import UnknownOrderAnswers, request_unfinished_statuses
 from fixbridge.bridge.session import BridgeApplication, FixSession
 from fixbridge.bridge.store import SentOrders
 
@@ -64,11 +64,11 @@ def lead(settings: Settings, stop: threading.Event, lease: LeaderLease) -> None:
     store.open(settings.startup_timeout_s)
     try:
         # One producer per thread: reports on QuickFIX's thread, dead letters on this one.
-        application = BridgeApplication(
-            ReportForwarder(KafkaPublisher(settings), store), guard=lease.check
-        )
+        forwarder = ReportForwarder(KafkaPublisher(settings), store)
+        application = BridgeApplication(forwarder, guard=lease.check)
         # Only now: QuickFIX opens the shared file store (the sequence numbers) when it is built.
         session = FixSession(settings, application)
+        application.on_unknown_order = UnknownOrderAnswers(store, session, forwarder)
         router = OrderRouter(store, session)
 
         def recover() -> None:

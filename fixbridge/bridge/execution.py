@@ -68,7 +68,7 @@ class OrderRouter:
         # Check before recording: a recorded order that cannot be sent would be asked about
         # at every start and come back "unknown order".
         p.check_outbound(message)
-        if self._store.record_sent(order.order_id):
+        if self._store.record_sent(order.order_id, ORDER_COMMANDS.encode(order).decode()):
             self._sender.send(message)
             return
         log.info("order %s was already sent; asking its status instead", order.order_id)

@@ -44,6 +44,7 @@ from fixbridge.fix44 import (
     TAG_ORD_REJ_REASON,
     TAG_ORD_STATUS,
     TAG_ORD_TYPE,
+    TAG_ORDER_ID,
     TAG_ORDER_QTY,
     TAG_ORIG_CL_ORD_ID,
     TAG_PRICE,
@@ -65,6 +66,10 @@ from fixbridge.fix44 import (
 # OrdRejReason (103) 6: duplicate order. The exchange refused a second order with a ClOrdID it
 # already holds; that reject is not about the order the ClOrdID names, which lives on.
 ORD_REJ_DUPLICATE = "6"
+# ExecType (150) I answers an OrderStatusRequest; OrderID (37) "NONE" says the exchange holds no
+# order with that ClOrdID (FIX 4.4's convention for an unknown order).
+EXEC_TYPE_ORDER_STATUS = "I"
+ORDER_ID_NONE = "NONE"
 CodeT = TypeVar("CodeT")
 
 ORD_TYPE_CODES = {
@@ -176,6 +181,13 @@ def is_duplicate_reject(message: fix.Message) -> bool:
     """Tell whether an ExecutionReport refuses a second order with a ClOrdID already in use."""
     return optional(message, TAG_EXEC_TYPE) == "8" and (
         optional(message, TAG_ORD_REJ_REASON) == ORD_REJ_DUPLICATE
+    )
+
+
+def is_unknown_order_status(message: fix.Message) -> bool:
+    """Tell whether an ExecutionReport answers a status request with "no such order"."""
+    return optional(message, TAG_EXEC_TYPE) == EXEC_TYPE_ORDER_STATUS and (
+        optional(message, TAG_ORDER_ID) == ORDER_ID_NONE
     )
 
 

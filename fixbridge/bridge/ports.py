@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import quickfix as fix
 
@@ -16,11 +16,19 @@ class Sender(Protocol):
     def send(self, message: fix.Message) -> None: ...
 
 
+class ResendClaim(NamedTuple):
+    """An "unknown order" answer's verdict: was the order never answered, and resend what."""
+
+    never_answered: bool  # no report ever came for it: the exchange never held it
+    command: str | None  # the NewOrder's JSON, to send now; None if not ours to send
+
+
 class OrderStore(Protocol):
     """The sent-orders record (``store.SentOrders``)."""
 
-    def record_sent(self, order_id: str) -> bool: ...
+    def record_sent(self, order_id: str, command: str) -> bool: ...
     def order_ref(self, order_id: str) -> OrderRef: ...
+    def claim_resend(self, order_id: str) -> ResendClaim: ...
     def unfinished(self, after: str | None, limit: int) -> list[OrderRef]: ...
     def mark_status_requested(self, order_ids: list[str]) -> None: ...
     def record_report(self, report: ExecutionReport) -> None: ...

@@ -61,6 +61,8 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
     ) -> None:
         super().__init__()
         self._on_report = on_report
+        # Set by the bridge before the session starts (it sends, so it needs the session).
+        self.on_unknown_order: Callable[[ExecutionReport], None] = on_report
         self._fatal = fatal
         self.guard = guard
         self.logged_on = threading.Event()
@@ -140,7 +142,11 @@ class BridgeApplication(fix.Application):  # type: ignore[misc]  # quickfix has 
             # Publishing it would mark the live order with this ClOrdID as rejected.
             log.error("the exchange refused a duplicate ClOrdID: %s", _printable(message))
             return
-        self._on_report(p.parse_execution_report(message, time.time_ns()))
+        report = p.parse_execution_report(message, time.time_ns())
+        if p.is_unknown_order_status(message):
+            self.on_unknown_order(report)
+        else:
+            self._on_report(report)
 
 
 def _printable(message: fix.Message) -> str:

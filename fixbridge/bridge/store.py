@@ -19,6 +19,7 @@ from core.contracts.enums import TERMINAL_ORDER_STATUSES
 from fixbridge.bridge.exceptions import LeaseLostError, UnknownOrderError
 from fixbridge.bridge.lease import LeaseTerms
 from fixbridge.bridge.parsing import OrderRef
+from fixbridge.bridge.ports import ResendClaim
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ _LEASE_HELD = (
 # Built from constants (every value a bound parameter), hence the S608 exemptions.
 _INSERT_SENT = (
     f"WITH lease AS ({_LEASE_HELD}),"  # noqa: S608
-    " sent AS (INSERT INTO sent_orders (order_id, lease_epoch)"
-    " SELECT %(order_id)s::uuid, epoch FROM lease"
+    " sent AS (INSERT INTO sent_orders (order_id, lease_epoch, new_order)"
+    " SELECT %(order_id)s::uuid, epoch, %(command)s::jsonb FROM lease"
     " ON CONFLICT (order_id) DO NOTHING RETURNING order_id)"
     " SELECT EXISTS (SELECT FROM lease), EXISTS (SELECT FROM sent)"
 )
@@ -43,6 +44,19 @@ _SELECT_ORDER = (
     f"WITH lease AS ({_LEASE_HELD})"  # noqa: S608
     " SELECT EXISTS (SELECT FROM lease), o.id::text, o.symbol, o.side, o.quantity"
     " FROM (VALUES (1)) AS one LEFT JOIN orders o ON o.id = %(order_id)s::uuid"
+)
+# An order is sent again only if the exchange never answered anything about it and the command
+# was kept; resent_epoch lets each leader send it once.
+_CLAIM_RESEND = (
+    f"WITH lease AS ({_LEASE_HELD}),"  # noqa: S608
+    " never_answered AS (SELECT FROM sent_orders WHERE order_id = %(order_id)s::uuid"
+    " AND last_report_at IS NULL AND new_order IS NOT NULL),"
+    " claimed AS (UPDATE sent_orders s SET resent_epoch = lease.epoch FROM lease"
+    " WHERE s.order_id = %(order_id)s::uuid AND s.last_report_at IS NULL"
+    " AND s.new_order IS NOT NULL AND s.resent_epoch IS DISTINCT FROM lease.epoch"
+    " RETURNING s.new_order::text)"
+    " SELECT EXISTS (SELECT FROM lease), EXISTS (SELECT FROM never_answered),"
+    " (SELECT new_order FROM claimed)"
 )
 _SELECT_UNFINISHED = (
     "SELECT o.id::text, o.symbol, o.side, o.quantity FROM sent_orders s"
@@ -89,12 +103,12 @@ class SentOrders:
         """Close every connection."""
         self._pool.close()
 
-    def record_sent(self, order_id: str) -> bool:
-        """Record ``order_id`` as sent; False if it already was (then it must not be resent).
+    def record_sent(self, order_id: str, command: str) -> bool:
+        """Record ``order_id`` as sent, keeping its ``command`` (JSON); False if it already was.
 
         Raises ``LeaseLostError`` (nothing recorded) unless this process still holds the lease.
         """
-        params = self._lease.params() | {"order_id": order_id}
+        params = self._lease.params() | {"order_id": order_id, "command": command}
         try:
             with self._pool.connection() as conn:
                 row = conn.execute(_INSERT_SENT, params).fetchone()
@@ -119,6 +133,19 @@ class SentOrders:
         if order[0] is None:
             raise UnknownOrderError(f"order {order_id} is not in the orders table")
         return _order_ref(tuple(order))
+
+    def claim_resend(self, order_id: str) -> ResendClaim:
+        """Whether the exchange never answered about the order, and its command if we resend it.
+
+        The command comes back once per leader (the first caller of this epoch); raises
+        ``LeaseLostError`` unless this process still holds the lease.
+        """
+        with self._pool.connection() as conn:
+            row = conn.execute(_CLAIM_RESEND, self._lease.params() | {"order_id": order_id})
+            leading, never_answered, command = row.fetchone() or (False, False, None)
+        if not leading:
+            raise LeaseLostError(f"epoch {self._lease.epoch} is no longer the lease's")
+        return ResendClaim(bool(never_answered), None if command is None else str(command))
 
     def unfinished(self, after: str | None, limit: int) -> list[OrderRef]:
         """Sent orders without a final report, by order id, after ``after`` (None: first)."""

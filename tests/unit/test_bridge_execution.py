@@ -10,6 +10,7 @@ import pytest
 import quickfix as fix
 
 from core.contracts import (
+    ORDER_COMMANDS,
     CancelOrder,
     DeadLetter,
     ExecType,
@@ -25,7 +26,8 @@ from fixbridge import fix44
 from fixbridge.bridge import parsing as p
 from fixbridge.bridge.exceptions import UnknownOrderError
 from fixbridge.bridge.execution import OrderRouter, ReportForwarder
-from fixbridge.bridge.recovery import request_unfinished_statuses
+from fixbridge.bridge.ports import ResendClaim
+from fixbridge.bridge.recovery import UnknownOrderAnswers, request_unfinished_statuses
 
 NOW_NS = 1_726_459_200_000_000_000
 
@@ -36,17 +38,28 @@ class FakeStore:
     def __init__(self, orders: list[p.OrderRef]) -> None:
         self.orders = {o.order_id: o for o in orders}
         self.sent: set[str] = set()
+        self.commands: dict[str, str] = {}
+        self.answered: set[str] = set()
+        self.resent: set[str] = set()
         self.final: set[str] = set()
         self.status_requested: list[str] = []
         self.reports: list[ExecutionReport] = []
         self.fail_reports = False
 
-    def record_sent(self, order_id: str) -> bool:
+    def record_sent(self, order_id: str, command: str) -> bool:
         if order_id not in self.orders:
             raise UnknownOrderError(order_id)
         fresh = order_id not in self.sent
         self.sent.add(order_id)
+        self.commands.setdefault(order_id, command)
         return fresh
+
+    def claim_resend(self, order_id: str) -> ResendClaim:
+        never_answered = order_id in self.commands and order_id not in self.answered
+        if not never_answered or order_id in self.resent:
+            return ResendClaim(never_answered, None)
+        self.resent.add(order_id)
+        return ResendClaim(True, self.commands[order_id])
 
     def order_ref(self, order_id: str) -> p.OrderRef:
         if order_id not in self.orders:
@@ -63,6 +76,7 @@ class FakeStore:
     def record_report(self, report: ExecutionReport) -> None:
         if self.fail_reports:
             raise psycopg.OperationalError("database down")
+        self.answered.add(report.order_id)
         self.reports.append(report)
 
 
@@ -181,3 +195,50 @@ def test_a_report_is_published_before_it_is_recorded_and_a_db_failure_does_not_l
     forward(_report(order_id))
     assert len(publisher.reports) == 2
     assert len(store.reports) == 1
+
+
+def _unknown_answer(order_id: str) -> ExecutionReport:
+    return ExecutionReport(
+        exec_id="E-2",
+        order_id=order_id,
+        exec_type=ExecType.ORDER_STATUS,
+        order_status=OrderStatus.REJECTED,
+        symbol="ACME",
+        side=Side.BUY,
+        last_qty=0,
+        last_px=None,
+        cum_qty=0,
+        leaves_qty=0,
+        avg_px=Decimal(0),
+        text="unknown order",
+        ts_transact_ns=NOW_NS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "answers", "sent", "forwarded"),
+    [
+        # Recorded, then the leader died before sending: sent now, as it was commanded.
+        ("recorded", 1, [("D", "order")], 0),
+        # Two status requests of one session, two "unknown" answers: one resend only.
+        ("recorded", 2, [("D", "order")], 0),
+        # The exchange answered about it before (it held it, then lost it): its answer stands.
+        ("answered", 1, [], 1),
+        # Never recorded as sent (a status command for an unsent order): nothing to resend.
+        ("unrecorded", 1, [], 1),
+    ],
+)
+def test_an_unknown_order_answer_resends_only_an_order_the_exchange_never_answered(
+    history: str, answers: int, sent: list[tuple[str, str]], forwarded: int
+) -> None:
+    order_id = _order_id()
+    store, sender, publisher = FakeStore([_ref(order_id)]), FakeSender(), FakePublisher()
+    if history != "unrecorded":
+        store.record_sent(order_id, ORDER_COMMANDS.encode(_new_order(order_id)).decode())
+    if history == "answered":
+        store.record_report(_report(order_id))
+    handle = UnknownOrderAnswers(store, sender, ReportForwarder(publisher, store), lambda: NOW_NS)
+    for _ in range(answers):
+        handle(_unknown_answer(order_id))
+    assert sender.sent == [(kind, order_id) for kind, _ in sent]
+    assert len(publisher.reports) == forwarded

@@ -116,12 +116,31 @@ def test_an_unknown_order_status_answer_is_a_final_rejected_status() -> None:
         avg_px=Decimal(0),
         text="unknown order",
     )
-    record = p.parse_execution_report(_wire(sim_fix.execution_report(fix_report)), NOW_NS)
+    message = _wire(sim_fix.execution_report(fix_report))
+    record = p.parse_execution_report(message, NOW_NS)
     assert (record.exec_type, record.order_status, record.text) == (
         ExecType.ORDER_STATUS,
         OrderStatus.REJECTED,
         "unknown order",
     )
+    assert p.is_unknown_order_status(message)
+
+
+def test_a_status_answer_about_a_known_order_is_not_unknown() -> None:
+    known = _report(exec_type=ExecType.ORDER_STATUS, last_qty=0, last_px=None)
+    rejected = _report(
+        order_id="NONE",
+        exec_type=ExecType.REJECTED,
+        ord_status=OrderStatus.REJECTED,
+        last_qty=0,
+        last_px=None,
+        cum_qty=0,
+        leaves_qty=0,
+        avg_px=Decimal(0),
+        text="unknown symbol",
+    )
+    for report in (known, rejected, _report()):
+        assert not p.is_unknown_order_status(_wire(sim_fix.execution_report(report)))
 
 
 @pytest.mark.parametrize(
