@@ -76,12 +76,21 @@ class Settings(BaseSettings):
     api_access_log: bool = False
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
-    # One gRPC process serves the Dagster code location (the run command), so the UI and the
+    # gRPC processes serve the Dagster code location (the run command), so the UI and the
     # daemon start without loading it and come back fast when killed; false: each loads it in
     # a subprocess of its own.
     dagster_code_server: bool = False
     dagster_code_host: str = "127.0.0.1"
     dagster_code_port: int = 4266
+    # The run command starts this many UIs and code servers, the i-th on dagster_port + i and
+    # dagster_code_port + i; the front serves them on dagster_port and dagster_code_port, so a
+    # killed one is not an outage while it imports Dagster again.
+    dagster_webserver_processes: int = Field(default=2, ge=1, le=8)
+    dagster_code_processes: int = Field(default=2, ge=1, le=8)
+    # host:port of each UI and code server behind the front, when they are not the processes
+    # above on this machine (docker-compose: one container each).
+    dagster_webserver_backends: tuple[str, ...] = ()
+    dagster_code_backends: tuple[str, ...] = ()
     conflation_ms: int = Field(default=250, ge=200, le=500)
 
     # Money and trading.

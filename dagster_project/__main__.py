@@ -8,8 +8,8 @@ served over gRPC, which they use when ``BROKER_DAGSTER_CODE_SERVER`` is true (``
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -30,12 +30,15 @@ def prepare(settings: Settings) -> dict[str, str]:
             "SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_DATABASE,)
         ).fetchone()
         if exists is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DAGSTER_DATABASE)))
+            create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DAGSTER_DATABASE))
+            # The UIs and the daemon start together; the loser of the race finds it made.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(create)
     home = settings.state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(CONFIG_DIR / "dagster.yaml", home / "dagster.yaml")
+    _write_atomically(home / "dagster.yaml", (CONFIG_DIR / "dagster.yaml").read_text())
     if settings.dagster_code_server:
-        workspace_path(settings).write_text(_grpc_workspace(settings))
+        _write_atomically(workspace_path(settings), _grpc_workspace(settings))
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -45,6 +48,13 @@ def prepare(settings: Settings) -> dict[str, str]:
         "BROKER_PG_HOST": settings.pg_host,
         "BROKER_PG_PORT": str(settings.pg_port),
     }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # Another Dagster process may be reading the file while this one starts: never half-written.
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")
+    part.write_text(text)
+    part.replace(path)
 
 
 def workspace_path(settings: Settings) -> Path:

@@ -1,5 +1,7 @@
 """The public front: Debian's HAProxy, TLS 1.3 only, balancing the API processes.
 
+It also balances Dagster's UIs and code servers on their loopback ports (internal, plain).
+
 It terminates TLS (TLS 1.2 and older are refused), adds HSTS, redirects plain HTTP, checks
 every API process on ``/readyz`` and takes a failing one out of rotation within
 ``front_check_fall x front_check_interval_ms``. A request whose connection to a dead process
@@ -23,6 +25,8 @@ HTTP_REQUEST_TIMEOUT_S = 10
 CONNECT_TIMEOUT_S = 2
 # A normal request's idle bound on either side (the price stream sends a heartbeat well within).
 IDLE_TIMEOUT_S = 60
+# The code location's gRPC channels stay open between calls.
+CODE_SERVER_IDLE_TIMEOUT_S = 3_600
 # Routes whose responses are streams (SSE and WebSocket).
 STREAM_PATH_PREFIX = "/v1/stream/"
 
@@ -45,6 +49,51 @@ def admin_socket(settings: Settings) -> Path:
 def api_ports(settings: Settings) -> list[int]:
     """The ports of the API processes the run command starts on api_host."""
     return [settings.api_port + i for i in range(settings.api_processes)]
+
+
+def dagster_webserver_ports(settings: Settings) -> list[int]:
+    """The ports of the Dagster UI processes the run command starts on dagster_host."""
+    return [settings.dagster_port + i for i in range(1, settings.dagster_webserver_processes + 1)]
+
+
+def dagster_code_ports(settings: Settings) -> list[int]:
+    """The ports of the code servers the run command starts on dagster_code_host."""
+    return [settings.dagster_code_port + i for i in range(1, settings.dagster_code_processes + 1)]
+
+
+def _dagster(settings: Settings, check: str) -> str:
+    uis = settings.dagster_webserver_backends or [
+        f"{settings.dagster_host}:{port}" for port in dagster_webserver_ports(settings)
+    ]
+    codes = settings.dagster_code_backends or [
+        f"{settings.dagster_code_host}:{port}" for port in dagster_code_ports(settings)
+    ]
+    ui = "\n".join(
+        f"  server ui{i} {address} check {check}" for i, address in enumerate(uis, start=1)
+    )
+    code = "\n".join(
+        f"  server code{i} {address} check {check}" for i, address in enumerate(codes, start=1)
+    )
+    return f"""
+listen dagster_ui
+  bind {settings.dagster_host}:{settings.dagster_port}
+  balance roundrobin
+  option httpchk GET /server_info
+  http-check expect status 200
+{ui}
+
+# Every client of the code location (the UIs, the daemon) is sent to one code server, and
+# stays there after the dead one is back: the one-row table sticks on the listener's own
+# address. A new server would give the location a new server id, which makes Dagster reload it.
+listen dagster_code
+  mode tcp
+  bind {settings.dagster_code_host}:{settings.dagster_code_port}
+  timeout client {CODE_SERVER_IDLE_TIMEOUT_S}s
+  timeout server {CODE_SERVER_IDLE_TIMEOUT_S}s
+  stick-table type ip size 1 nopurge
+  stick on dst
+{code}
+"""
 
 
 def backends(settings: Settings) -> list[str]:
@@ -124,7 +173,7 @@ backend api_streams
   timeout server {stream_idle_s}s
 {tracked}
 {backups}
-"""
+{_dagster(settings, check)}"""
 
 
 def prepare(settings: Settings) -> Path:

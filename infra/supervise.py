@@ -113,13 +113,20 @@ def programs(settings: Settings) -> list[Program]:
     for i in range(settings.streams_workers):
         argv = worker_argv(i, settings.streams_web_port)
         found.append(Program(f"streams-{i + 1}", argv, priority=300))
-    # The code location in one gRPC process: the UI and the daemon then start without loading it.
-    code_server = _python("-m", "dagster_project", "code-server")
-    found.append(Program("dagster-code", code_server, priority=390))
+    # The code location in gRPC processes: the UIs and the daemon then start without loading
+    # it. Both kinds run twice behind the front, which serves them on their configured ports.
+    for i, port in enumerate(front.dagster_code_ports(settings), start=1):
+        argv = _python("-m", "dagster_project", "code-server")
+        env = {"BROKER_DAGSTER_CODE_PORT": str(port)}
+        found.append(Program(f"dagster-code-{i}", argv, env, priority=390))
     uses_code_server = {"BROKER_DAGSTER_CODE_SERVER": "true"}
-    for mode in ("webserver", "daemon"):
-        argv = _python("-m", "dagster_project", mode)
-        found.append(Program(f"dagster-{mode}", argv, uses_code_server, priority=400))
+    for i, port in enumerate(front.dagster_webserver_ports(settings), start=1):
+        argv = _python("-m", "dagster_project", "webserver")
+        env = uses_code_server | {"BROKER_DAGSTER_PORT": str(port)}
+        found.append(Program(f"dagster-webserver-{i}", argv, env, priority=400))
+    # One daemon only: Dagster's scheduler and sensors must not run twice.
+    daemon = _python("-m", "dagster_project", "daemon")
+    found.append(Program("dagster-daemon", daemon, uses_code_server, priority=400))
     return found
 
 

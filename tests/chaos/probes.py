@@ -2,8 +2,8 @@
 
 "Serves" is each kind's own answer: the API and the front answer /readyz, a worker its web
 page, the gateway /healthz, the exchange accepts FIX connections, Redis answers PING, Dagster's
-UI /server_info; a relay or bridge serves when some process of its kind holds the lock or
-lease again (the killed one comes back as a standby).
+UI /server_info and its code server a gRPC ping; a relay or bridge serves when some process of
+its kind holds the lock or lease again (the killed one comes back as a standby).
 """
 
 from __future__ import annotations
@@ -64,10 +64,30 @@ def service_of_pid(settings: Settings, pid: int) -> str:
     return ""
 
 
+def _code_server_answers(host: str, port: int) -> bool:
+    # Dagster's own client: the import costs seconds, so only a test of Dagster pays it.
+    from dagster._grpc.client import DagsterGrpcClient
+
+    try:
+        return bool(DagsterGrpcClient(port=port, host=host).ping("probe")["echo"] == "probe")
+    except Exception:  # noqa: BLE001 - any failure of the call means "not serving"
+        return False
+
+
+def serving_through_front(settings: Settings, kind: str) -> Callable[[], bool]:
+    """A check that Dagster's UIs (``dagster-webserver``) or code servers answer via the front."""
+    if kind == "dagster-webserver":
+        return lambda: _http_ok(
+            f"http://{settings.dagster_host}:{settings.dagster_port}/server_info"
+        )
+    host, port = settings.dagster_code_host, settings.dagster_code_port
+    return lambda: _code_server_answers(host, port)
+
+
 def serving(settings: Settings, name: str) -> Callable[[], bool]:
     """A check that ``name`` (a supervised service) serves."""
-    kind, _, index = name.partition("-")
-    number = int(index) if index.isdigit() else 1
+    kind, _, index = name.rpartition("-") if name[-1].isdigit() else (name, "", "")
+    number = int(index) if index else 1
     local = "http://127.0.0.1"
     match kind:
         case "api":
@@ -86,8 +106,10 @@ def serving(settings: Settings, name: str) -> Callable[[], bool]:
             return lambda: active_relay_pid(settings) != 0
         case "bridge":
             return lambda: active_bridge_pid(settings) != 0
-        case "dagster" if name == "dagster-webserver":
-            return lambda: _http_ok(f"{local}:{settings.dagster_port}/server_info")
-        case "dagster" if name == "dagster-code":
-            return lambda: procs.port_open(settings.dagster_code_host, settings.dagster_code_port)
+        case "dagster-webserver":
+            return lambda: _http_ok(f"{local}:{settings.dagster_port + number}/server_info")
+        case "dagster-code":
+            return lambda: _code_server_answers(
+                settings.dagster_code_host, settings.dagster_code_port + number
+            )
     return lambda: True

@@ -15,6 +15,7 @@ import pytest
 
 from core.contracts import (
     DEAD_LETTERS,
+    ORDER_COMMANDS,
     CancelOrder,
     ExecType,
     OrderStatus,
@@ -154,6 +155,39 @@ def test_a_bridge_killed_between_send_and_report_recovers_the_true_state(
     assert sum(f.last_qty for f in fills.values()) == 1200  # settlement applies each fill once
     [status] = [r for r in got if r.exec_type is ExecType.ORDER_STATUS]
     assert (status.order_status, status.cum_qty, status.leaves_qty) == (OrderStatus.FILLED, 1200, 0)
+    wait_until(lambda: sent_order_row(db_dsn, order.order_id) == ("FILLED", True, True), "db")
+
+
+def test_an_order_recorded_but_never_sent_before_a_crash_is_sent_by_the_next_bridge_once(
+    bridge_settings: Settings,
+    db_dsn: str,
+    services: Services,
+    proxies: Callable[[int], FixProxy],
+    reports: Reports,
+) -> None:
+    user_id = seed_user_and_instrument(db_dsn)
+    _start_exchange(services, bridge_settings)
+    proxy = proxies(bridge_settings.sim_fix_port)
+    settings = bridge_settings.model_copy(update={"bridge_fix_port": proxy.port})
+    # What a bridge killed between recording the order and sending it leaves behind: the
+    # record, and the command not yet committed in Kafka (it is delivered again).
+    order = insert_order(db_dsn, user_id, quantity=1200)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO sent_orders (order_id, new_order) VALUES (%s, %s::jsonb)",
+            (order.order_id, ORDER_COMMANDS.encode(order).decode()),
+        )
+    produce(settings, order)
+
+    bridge = _start_bridge(services, settings)
+    got = reports.wait_for(order.order_id, _is_filled(1200), "the order's fills")
+
+    # Asked about (recovery, then the redelivered command), unknown to the exchange, sent once.
+    assert [f[11] for f in proxy.upstream("D")] == [order.order_id]
+    assert proxy.upstream("H")
+    assert "never reached the exchange" in bridge.log_text()
+    assert all(r.order_status is not OrderStatus.REJECTED for r in got)
+    assert "duplicate ClOrdID" not in bridge.log_text()
     wait_until(lambda: sent_order_row(db_dsn, order.order_id) == ("FILLED", True, True), "db")
 
 

@@ -96,7 +96,8 @@ def test_orders_are_recorded_as_sent_only_under_the_current_unexpired_epoch(
     new = _sent_orders(db_dsn, LeaseTerms(SESSION, "b", 2))
     try:
         assert new.record_sent(second.order_id, _command(second))
-        assert not new.record_sent(first.order_id, _command(first))  # the old leader's record still counts
+        # The old leader's record still counts.
+        assert not new.record_sent(first.order_id, _command(first))
     finally:
         new.close()
     with psycopg.connect(db_dsn) as conn:

@@ -60,7 +60,10 @@ def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_com
         "bridge-2",
         "streams-1",
         "streams-2",
-        "dagster-webserver",
+        "dagster-code-1",
+        "dagster-code-2",
+        "dagster-webserver-1",
+        "dagster-webserver-2",
         "dagster-daemon",
     } <= set(services)
     # Every long-running service comes back when it dies; the one-shot init does not.
