@@ -73,8 +73,9 @@ def topology_settings() -> Settings:
         gateway_port=free_ports(),
         sim_fix_port=fix_port,
         bridge_fix_port=fix_port,
-        dagster_port=free_ports(),
-        dagster_code_port=free_ports(),
+        # The front's port, then one per process (two UIs, two code servers).
+        dagster_port=free_ports(3),
+        dagster_code_port=free_ports(3),
         market_always_open=True,
         # Faster failure detection than a person needs, so the tests wait less.
         bridge_heartbeat_s=2,

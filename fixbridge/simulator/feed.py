@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import threading
 from collections.abc import Sequence
 from decimal import Decimal
@@ -74,6 +75,21 @@ def shard_publisher(settings: Settings, shard: int, shards: int, board_array: An
     return TickPublisher(settings, mine, walk, plan=rate_plan(settings, shards), on_moved=on_moved)
 
 
+def _stop_with_parent(stop: Any) -> None:
+    """Set ``stop`` when the simulator dies: a SIGKILL gives it no chance to stop its shards."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        # The sentinel becomes readable when the parent process is gone.
+        multiprocessing.connection.wait([parent.sentinel])
+        log.warning("the simulator process is gone; stopping this shard")
+        stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _shard_main(
     settings: Settings, shard: int, shards: int, board_array: Any, stop: Any, log_level: int
 ) -> None:
@@ -81,6 +97,7 @@ def _shard_main(
     logging.basicConfig(
         level=log_level, format=f"%(asctime)s %(levelname)s ticks[{shard}] %(name)s: %(message)s"
     )
+    _stop_with_parent(stop)
     publisher = shard_publisher(settings, shard, shards, board_array)
     try:
         publisher.run(stop)
