@@ -32,9 +32,9 @@ pytestmark = pytest.mark.e2e
 
 SERVE_AGAIN_BOUND_S = 10.0
 # Dagster's UIs and code servers import Dagster (and the code location) at each start: 3-12 s
-# measured on the 2-core host with the system running. Two of each run behind the front, so a
-# killed one is no outage; its own return gets a bound of its own.
-DAGSTER_PROCESS_BACK_BOUND_S = 20.0
+# measured on the 2-core host with the system running, 23 s with other test runs beside it. Two
+# of each run behind the front, so a killed one is no outage; its own return gets a loose bound.
+DAGSTER_PROCESS_BACK_BOUND_S = 30.0
 # The longest the front may fail to reach a redundant Dagster service while one process is gone
 # (until its checks take the dead one out of rotation, each request is retried on the other).
 FRONT_GAP_MAX_S = 1.5
@@ -106,7 +106,12 @@ async def test_a_killed_dagster_ui_or_code_server_is_no_outage_and_comes_back_al
 ) -> None:
     kind = name.rpartition("-")[0]
     front = probes.serving_through_front(topology, kind)
-    assert front(), f"{kind} does not answer through the front before the kill"
+    # Dagster's processes import for a while after the system starts; kill a serving one.
+    ready = probes.serving(topology, name)
+    deadline = time.monotonic() + WAIT_MAX_S * 2
+    while not (ready() and front()) and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_S * 5)
+    assert ready() and front(), f"{name} did not start serving"
 
     outcome, back_after_s, gap_s, before, after = await _kill_while_ordering(topology, name, front)
 
