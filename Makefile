@@ -1,11 +1,14 @@
 # The two commands of the README, and a few helpers around them.
-.PHONY: up test setup status infra-start infra-stop infra-status bench chaos
+.PHONY: up test setup status close-day infra-start infra-stop infra-status bench chaos
 
 up:            ## start the whole system in the foreground (Ctrl-C stops all)
 	bash infra/up.sh
 
 status:        ## each service of `make up`: state, pid, uptime, restart count
 	.venv/bin/python -m infra status
+
+close-day:     ## close the exchange simulator's trading day now; its trade report lands for Dagster
+	.venv/bin/python -m infra close-day
 
 test:          ## lint, type-check and run every test against real Kafka and PostgreSQL
 	bash infra/test.sh

@@ -239,6 +239,11 @@ class Settings(BaseSettings):
     # Simulated seconds per real second: 60 moves prices in a minute as much as in an hour.
     sim_time_scale: float = Field(default=60.0, gt=0.0)
     sim_eod_enabled: bool = True  # expire DAY orders and write the report at market_close
+    # The demo close: in always-open mode the simulator also lands the day's trade report so far
+    # this often (DAY orders are left alone), so a demo has a report to reconcile; 0: never.
+    sim_demo_close_interval_s: int = Field(default=3600, ge=0)
+    # How long `python -m infra close-day` waits for the simulator's trade report to land.
+    sim_close_day_timeout_s: float = Field(default=30.0, gt=0)
     # Market orders above this size fill in several executions of at most this size.
     sim_partial_fill_qty_max: int = Field(default=500, ge=1)
     sim_resting_orders_max: int = Field(default=100_000, ge=1)

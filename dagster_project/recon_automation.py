@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetSelection,
+    DagsterInvariantViolationError,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
-    build_schedule_from_partitioned_job,
     define_asset_job,
+    schedule,
     sensor,
 )
 
@@ -42,13 +44,28 @@ reconciliation_job = define_asset_job(
 )
 
 _settings = get_settings()
-nightly_reconciliation = build_schedule_from_partitioned_job(
-    reconciliation_job,
-    name="nightly_reconciliation",
-    hour_of_day=_settings.recon_schedule_hour,
-    minute_of_hour=_settings.recon_schedule_minute,
+
+
+# Written out rather than built from the partitioned job: that schedule runs the newest partition,
+# which is today's now that today's partition exists (partitions.py), not the day before.
+@schedule(
+    job=reconciliation_job,
+    cron_schedule=f"{_settings.recon_schedule_minute} {_settings.recon_schedule_hour} * * *",
+    execution_timezone=_settings.market_tz,
     default_status=DefaultScheduleStatus.RUNNING,
 )
+def nightly_reconciliation(context: ScheduleEvaluationContext) -> RunRequest:
+    """A run for the trading day before the night the schedule fires on (exchange time)."""
+    fired = context.scheduled_execution_time
+    if fired is None:
+        raise DagsterInvariantViolationError("the nightly schedule ran without a scheduled time")
+    day = previous_day(fired, ZoneInfo(_settings.market_tz)).isoformat()
+    return RunRequest(run_key=day, partition_key=day)
+
+
+def previous_day(fired: datetime, tz: ZoneInfo) -> date:
+    """The exchange-time calendar day before the instant ``fired``."""
+    return fired.astimezone(tz).date() - timedelta(days=1)
 
 
 def report_days(folder_names: list[str], today: date, first: date) -> Iterator[date]:

@@ -8,7 +8,7 @@ import os
 import sys
 
 from core.settings import Settings, get_settings
-from infra import front, kafka_node, migrate, services, stack, supervise, tls, topics
+from infra import close_day, front, kafka_node, migrate, services, stack, supervise, tls, topics
 from infra.procs import InfraError
 
 COMMANDS = {
@@ -24,6 +24,7 @@ COMMANDS = {
     "fetch": "fetch the Kafka jars",
     "migrate": "migrate the database",
     "topics": "create the topics",
+    "close-day": "close the exchange simulator's trading day now and wait for its trade report",
 }
 
 
@@ -83,6 +84,8 @@ def _run(command: str, service: str | None, settings: Settings, log: logging.Log
             log.info("%d migrations applied", migrate.apply_migrations(settings.pg_dsn))
         case "topics":
             log.info("created: %s", topics.ensure_topics(settings) or "none (all exist)")
+        case "close-day":
+            log.info("trade report landed: %s", close_day.close_day(settings))
     return 0
 
 

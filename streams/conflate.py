@@ -1,9 +1,10 @@
 """The conflate agent: ``md.ticks`` -> ``md.conflated``, the latest price per symbol per interval.
 
 The agent folds each batch of the tick consumer (streams/tick_consumer.py) into a Conflator
-(conflation.py); a timer wakes FLUSH_WAKES_PER_INTERVAL times per ``conflation_ms`` and
-publishes every symbol due, after upserting those prices into ``last_prices`` (market orders
-reserve against it) in one statement. The database goes first: a worker that starts, or takes
+(conflation.py); a timer wakes FLUSH_WAKES_PER_INTERVAL times per ``conflation_ms`` and starts
+a flush (conflate_flush.py, which says why the timer itself awaits nothing) that publishes every
+symbol due, after upserting those prices into ``last_prices`` (market orders reserve against it)
+in one statement. The database goes first: a worker that starts, or takes
 over a partition, loads its floors from last_prices, so it never publishes a price older than
 one already published.
 """
@@ -21,6 +22,7 @@ from core.contracts import CONFLATED_PRICES, ConflatedPrice, Tick
 from core.db import AsyncConn, AsyncPool, make_async_pool
 from core.exceptions import ContractError
 from streams.app import app, conflated_topic, settings
+from streams.conflate_flush import Flusher
 from streams.conflation import Conflator, TickKey, floor_of_ts_us
 from streams.db_retry import retry_transient
 from streams.tick_consumer import TickAgent, register
@@ -57,6 +59,8 @@ class _State:
         self.conflator = Conflator(settings.conflation_ms * 1_000_000)
         self.known: set[str] = set()
         self.pool: AsyncPool | None = None
+        # Set while the agent runs: the timer wakes it, the agent's stop drains it.
+        self.flusher: Flusher | None = None
         # Prices published but not yet in last_prices (the database was down): written next time.
         self.unsaved: dict[str, Tick] = {}
 
@@ -134,9 +138,14 @@ async def _start() -> None:
     pool = make_async_pool(settings, AGENT)
     await pool.open()
     _state.pool = pool
+    _state.flusher = Flusher(_state.conflator, _flush)
 
 
 async def _stop() -> None:
+    # The running flush still needs the pool: drain it first.
+    flusher, _state.flusher = _state.flusher, None
+    if flusher is not None:
+        await flusher.stop(settings.shutdown_timeout_s)
     pool, _state.pool = _state.pool, None
     if pool is not None:
         await pool.close()
@@ -162,15 +171,11 @@ async def _save(pool: AsyncPool, ticks: list[Tick]) -> None:
         log.exception("%s: last_prices not updated (%d symbols)", AGENT, len(_state.unsaved))
 
 
-@app.timer(interval=settings.conflation_ms / 1000 / FLUSH_WAKES_PER_INTERVAL)  # type: ignore[untyped-decorator]
-async def flush_conflated() -> None:
-    """Publish each symbol due: its latest tick, at most once per conflation interval."""
+async def _flush(ticks: list[Tick]) -> None:
+    """Save the due ticks to last_prices, then publish them to md.conflated."""
     pool = _state.pool
     if pool is None:
-        return
-    ticks = _state.conflator.due(time.monotonic_ns())
-    if not ticks:
-        return
+        raise RuntimeError("a conflation flush ran after the agent's pool closed")
     await _save(pool, ticks)
     now_ns = time.time_ns()
     for t in ticks:
@@ -183,3 +188,11 @@ async def flush_conflated() -> None:
             ts_conflated_ns=now_ns,
         )
         await conflated_topic.send(key=price.kafka_key(), value=CONFLATED_PRICES.encode(price))
+
+
+@app.timer(interval=settings.conflation_ms / 1000 / FLUSH_WAKES_PER_INTERVAL)  # type: ignore[untyped-decorator]
+async def flush_conflated() -> None:
+    """Start publishing each symbol due: its latest tick, at most once per conflation interval."""
+    flusher = _state.flusher
+    if flusher is not None:
+        flusher.wake(time.monotonic_ns())

@@ -189,8 +189,8 @@ async def create_withdrawal(
     """Lock the amount and ask the gateway to pay it out; unlocked again if the payout fails.
 
     Needs 2FA and KYC VERIFIED. Refused with insufficient_funds (422) when available cash does
-    not cover it, and with fraud_withdrawal_after_deposit (422) for a new account right after
-    a deposit.
+    not cover it; only then with fraud_withdrawal_after_deposit (422) for a new account right
+    after a deposit.
     """
     intent = await funds.create_withdrawal(
         pool, settings, principal.user_id, body.amount, idempotency_key

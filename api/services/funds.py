@@ -67,10 +67,11 @@ async def create_withdrawal(
             "SELECT balance FROM wallets WHERE user_id = %s FOR UPDATE", (user_id,)
         )
         wallet = await cursor.fetchone()
-        await funds_fraud.check_withdrawal(conn, settings, user_id)
+        # Funds first: a user refused by both rules must hear the one they can act on now.
         if wallet is None or wallet[0] < amount:
             available = Decimal(0) if wallet is None else wallet[0]
             raise InsufficientFundsError(f"available cash {available} does not cover {amount}")
+        await funds_fraud.check_withdrawal(conn, settings, user_id)
         intent = await _insert_intent(conn, user_id, PaymentKind.WITHDRAWAL, amount, settings)
         await post(
             conn,

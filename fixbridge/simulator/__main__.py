@@ -1,7 +1,8 @@
 """``python -m fixbridge.simulator``: run the exchange simulator until SIGTERM or SIGINT.
 
 Settings come from ``BROKER_*`` variables; the flags below override the most used ones.
-SIGUSR1 runs the end of day at once (DAY orders expire, the trade report is written).
+SIGUSR1 runs the end of day at once (DAY orders expire, the trade report is written); under
+`make up`, ``python -m infra close-day`` sends it and waits for the report.
 """
 
 from __future__ import annotations

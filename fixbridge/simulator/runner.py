@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -49,10 +50,12 @@ class Simulator:
         self.feed = Feed(settings, self.board)
         self._stop = threading.Event()
         self._eod_lock = threading.Lock()
-        self._eod_thread: threading.Thread | None = None
+        self._timer_threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start the feed, the FIX acceptor, the price poller and the end-of-day timer."""
+        """Start the feed, the FIX acceptor, the price poller and the end-of-day timers."""
+        # The landing folder exists before the first report: Dagster's sensor watches it.
+        trade_report_dir(self.settings).mkdir(parents=True, exist_ok=True)
         self.feed.start()
         self.acceptor.start()
         self.feed.start_poller(self.application.on_prices)
@@ -68,22 +71,21 @@ class Simulator:
             self.settings.kafka_bootstrap,
         )
         if self.settings.sim_eod_enabled:
-            self._eod_thread = threading.Thread(target=self._eod_timer, name="eod", daemon=True)
-            self._eod_thread.start()
+            self._start_thread(self._eod_timer, "eod")
+        if self.settings.market_always_open and self.settings.sim_demo_close_interval_s > 0:
+            self._start_thread(self._demo_close_timer, "demo-close")
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._timer_threads.append(thread)
 
     def end_of_day(self, day: date | None = None) -> ReportFiles:
         """Expire DAY orders; write the trade report of ``day`` (default: today, exchange time)."""
+        day = day or self._today()
         with self._eod_lock:
             expired = self.application.end_of_day()
-            self.application.journal_fills()
-            day = day or trading_day(time.time_ns(), self.tz)
-            files = write_trade_report(
-                self.journal.read_day(day),
-                day,
-                trade_report_dir(self.settings),
-                injection(self.settings),
-                self.settings.sim_seed,
-            )
+            files = self._write_report(day)
         log.info(
             "end of day %s: %d DAY orders expired; %d rows, %d injected breaks in %s",
             day,
@@ -93,6 +95,33 @@ class Simulator:
             files.csv_path,
         )
         return files
+
+    def demo_close(self) -> ReportFiles:
+        """Write today's trade report so far, leaving resting orders alone (always-open mode)."""
+        day = self._today()
+        with self._eod_lock:
+            files = self._write_report(day)
+        log.info(
+            "demo close %s: %d rows, %d injected breaks in %s",
+            day,
+            files.rows,
+            files.breaks,
+            files.csv_path,
+        )
+        return files
+
+    def _today(self) -> date:
+        return trading_day(time.time_ns(), self.tz)
+
+    def _write_report(self, day: date) -> ReportFiles:
+        self.application.journal_fills()
+        return write_trade_report(
+            self.journal.read_day(day),
+            day,
+            trade_report_dir(self.settings),
+            injection(self.settings),
+            self.settings.sim_seed,
+        )
 
     def _eod_timer(self) -> None:
         while not self._stop.is_set():
@@ -105,12 +134,19 @@ class Simulator:
             except TradeReportError:
                 log.exception("the end-of-day trade report failed")
 
+    def _demo_close_timer(self) -> None:
+        while not self._stop.wait(self.settings.sim_demo_close_interval_s):
+            try:
+                self.demo_close()
+            except TradeReportError:
+                log.exception("the demo close's trade report failed")
+
     def stop(self) -> None:
         """Stop the acceptor (peers are logged out), then the feed (producers flush)."""
         self._stop.set()
         self.acceptor.stop()
         self.feed.stop()
         self.application.journal_fills()
-        if self._eod_thread is not None:
-            self._eod_thread.join(self.settings.shutdown_timeout_s)
+        for thread in self._timer_threads:
+            thread.join(self.settings.shutdown_timeout_s)
         log.info("exchange simulator stopped")

@@ -1,5 +1,5 @@
 """The Dagster UI as ``python -m dagster_project webserver`` serves it: assets, checks,
-schedule and sensor of the reconciliation, read through its GraphQL API."""
+schedule and sensor of the reconciliation, and no pop-up, read through its GraphQL API."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
 QUERY = """
 {
+  shouldShowNux
   assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
   repositoriesOrError {
     ... on RepositoryConnection { nodes { schedules { name } sensors { name } } }
@@ -108,3 +109,5 @@ def test_the_ui_shows_the_reconciliation_assets_checks_schedule_and_sensor(webse
     repo = data["repositoriesOrError"]["nodes"][0]
     assert [s["name"] for s in repo["schedules"]] == ["nightly_reconciliation"]
     assert [s["name"] for s in repo["sensors"]] == ["trade_report_sensor"]
+    # infra/dagster/dagster.yaml turns the "join the community" pop-up off.
+    assert data["shouldShowNux"] is False

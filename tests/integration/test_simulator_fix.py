@@ -15,7 +15,7 @@ import pytest
 import quickfix as fix
 
 from core.settings import Settings
-from fixbridge.simulator.config import data_dictionary_path
+from fixbridge.simulator.config import data_dictionary_path, trade_report_dir
 from fixbridge.simulator.runner import Simulator
 from tests.conftest import free_port
 
@@ -118,23 +118,29 @@ def _initiator_config(tmp_path: Path, settings: Settings) -> str:
     )
 
 
-@pytest.fixture
-def simulator(
-    running_stack: Settings, new_topic: Callable[[int], str], tmp_path: Path
-) -> Iterator[Simulator]:
-    settings = running_stack.model_copy(
+def _simulator_settings(
+    running_stack: Settings, topic: str, tmp_path: Path, **update: object
+) -> Settings:
+    return running_stack.model_copy(
         update={
             "state_dir": tmp_path / "state",
-            "topic_ticks": new_topic(1),
+            "topic_ticks": topic,
             "sim_fix_port": free_port(),
             "sim_tick_workers": 0,
             "sim_tick_rate_per_s": 500,
             "sim_partial_fill_qty_max": 500,
             "sim_eod_enabled": False,
             "shutdown_timeout_s": 10.0,
+            **update,
         }
     )
-    sim = Simulator(settings)
+
+
+@pytest.fixture
+def simulator(
+    running_stack: Settings, new_topic: Callable[[int], str], tmp_path: Path
+) -> Iterator[Simulator]:
+    sim = Simulator(_simulator_settings(running_stack, new_topic(1), tmp_path))
     sim.start()
     try:
         yield sim
@@ -269,3 +275,45 @@ def test_end_of_day_expires_day_orders_and_writes_the_report(
     rows = files.csv_path.read_text().splitlines()
     assert rows[0] == "exec_id,cl_ord_id,symbol,side,qty,price,exec_time"
     assert sorted(r.split(",")[4] for r in rows[1:] if filled in r) == ["200", "500"]
+
+
+def test_the_demo_close_writes_the_report_and_leaves_resting_orders_alone(
+    simulator: Simulator, peer: Peer
+) -> None:
+    filled, resting = str(uuid.uuid4()), str(uuid.uuid4())
+    peer.send("D", _new_order(filled))
+    peer.expect(_reports_for(filled), count=2)
+    peer.send("D", _new_order(resting, t40="2", t44="1.00"))
+    peer.expect(_reports_for(resting))
+
+    files = simulator.demo_close()
+
+    # The first report about the resting order after the close answers the status request.
+    peer.send("H", {11: resting, 55: "ACME", 54: "1"})
+    [status] = peer.expect(_reports_for(resting))
+    assert (status.fields[150], status.fields[39]) == ("I", "0")
+    rows = files.csv_path.read_text().splitlines()
+    assert [row.split(",")[1] for row in rows[1:]] == [filled]
+
+
+def test_in_always_open_mode_a_report_lands_on_its_own(
+    running_stack: Settings, new_topic: Callable[[int], str], tmp_path: Path
+) -> None:
+    settings = _simulator_settings(
+        running_stack,
+        new_topic(1),
+        tmp_path,
+        market_always_open=True,
+        sim_demo_close_interval_s=1,
+    )
+    sim = Simulator(settings)
+    sim.start()
+    try:
+        landing = trade_report_dir(settings)
+        assert landing.is_dir()  # from the start, before any report: the sensor watches it
+        deadline = time.monotonic() + WAIT_S
+        while not list(landing.glob("trade_report_*.csv")):
+            assert time.monotonic() < deadline, f"no report in {landing} after {WAIT_S}s"
+            time.sleep(0.1)
+    finally:
+        sim.stop()

@@ -19,7 +19,10 @@ def test_the_night_run_asks_for_the_day_before() -> None:
         2024, 9, 17, settings.recon_schedule_hour, settings.recon_schedule_minute, tzinfo=tz
     )
 
-    with build_schedule_context(scheduled_execution_time=night) as context:
+    # With the repository, the run request's partition is resolved as the daemon resolves it.
+    with build_schedule_context(
+        scheduled_execution_time=night, repository_def=defs.get_repository_def()
+    ) as context:
         result = schedule.evaluate_tick(context)
 
     assert [r.partition_key for r in result.run_requests or []] == ["2024-09-16"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import cast
+from zoneinfo import ZoneInfo
 
 from dagster import RunRequest, SkipReason, build_sensor_context
 
+from core.settings import get_settings
+from dagster_project.definitions import defs
 from dagster_project.recon_automation import report_days, trade_report_sensor
 from dagster_project.resources import LandingResource
 
@@ -50,3 +53,17 @@ def test_an_empty_landing_folder_skips(tmp_path: Path) -> None:
         requests = list(cast(Iterator[RunRequest | SkipReason], trade_report_sensor(context)))
 
     assert [type(r) for r in requests] == [SkipReason]
+
+
+def test_todays_report_runs_the_same_evening(tmp_path: Path) -> None:
+    today = datetime.now(ZoneInfo(get_settings().market_tz)).date().isoformat()
+    (tmp_path / f"trade_report_{today}.csv").write_text("exec_id\n")
+    landing = LandingResource(reports_dir=str(tmp_path), output_dir=str(tmp_path / "out"))
+
+    # Evaluated with the definitions, as the daemon does: each run request's partition key is
+    # resolved against the job's partitions, and an unknown one raises.
+    with build_sensor_context(resources={"landing": landing}, definitions=defs) as context:
+        result = trade_report_sensor.evaluate_tick(context)
+
+    assert [r.partition_key for r in result.run_requests or []] == [today]
+    assert result.skip_message is None

@@ -192,6 +192,43 @@ async def test_a_new_account_cannot_withdraw_right_after_a_deposit(
     assert_invariants_hold(db_dsn)
 
 
+# (account age in days, cash deposited just now, amount asked) -> (status, error code).
+# Funds are checked before the fraud rule: a refusal names the reason the user can act on.
+REFUSAL_ORDER_CASES = [
+    pytest.param(0, "100", "150", 422, "insufficient_funds", id="new-short-funds"),
+    pytest.param(0, "0", "10", 422, "insufficient_funds", id="new-never-funded"),
+    pytest.param(0, "100", "10", 422, "fraud_withdrawal_after_deposit", id="new-covered"),
+    pytest.param(0, "100", "100", 422, "fraud_withdrawal_after_deposit", id="new-all-cash"),
+    pytest.param(OLD_ACCOUNT_DAYS, "100", "150", 422, "insufficient_funds", id="old-short-funds"),
+    pytest.param(OLD_ACCOUNT_DAYS, "100", "10", 202, None, id="old-covered"),
+]
+
+
+@pytest.mark.parametrize(("age_days", "cash", "amount", "status", "code"), REFUSAL_ORDER_CASES)
+async def test_a_withdrawal_refusal_names_funds_before_the_fraud_rule(
+    api: httpx.AsyncClient,
+    make_user: MakeUser,
+    db_dsn: str,
+    age_days: int,
+    cash: str,
+    amount: str,
+    status: int,
+    code: str | None,
+) -> None:
+    who = await make_user(cash=Decimal(cash))
+    age_account(db_dsn, who.id, age_days)
+
+    response = await _withdraw(api, who, amount)
+
+    assert response.status_code == status, response.text
+    if code is None:
+        await wait_settled(api, who, response.json()["intent_id"])
+    else:
+        assert response.json()["error"] == code
+        assert await wallet_of(api, who) == (Decimal(cash), Decimal("0"))
+    assert_invariants_hold(db_dsn)
+
+
 async def test_a_new_account_may_withdraw_once_the_block_has_passed(
     wd_settings: Settings, make_user: MakeUser, db_dsn: str
 ) -> None:
