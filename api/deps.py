@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.datastructures import State
 
 from api.exceptions import ForbiddenError, UnauthenticatedError
 from api.security.api_keys import principal_for_api_key
 from api.security.ratelimit import RateLimiter, hit
+from api.security.revocations import RevokedSessions
 from api.security.tokens import Principal, TokenCache, read_access_token_cached
 from core.db import AsyncConn, AsyncPool
 from core.settings import Settings
@@ -56,6 +58,15 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 ClientIpDep = Annotated[str, Depends(client_ip)]
 
 
+async def principal_of_token(state: State, token: str) -> Principal:
+    """The principal of a valid access token whose session was not ended; else 401."""
+    tokens: TokenCache = state.access_tokens
+    principal = read_access_token_cached(state.settings, token, tokens)
+    revoked: RevokedSessions = state.revoked_sessions
+    await revoked.check(principal, state.pool)
+    return principal
+
+
 async def get_principal(
     request: Request,
     settings: SettingsDep,
@@ -75,8 +86,7 @@ async def get_principal(
         await hit(limiter, limiter.api_key, str(principal.api_key_id), "requests with this API key")
         return principal
     if authorization and authorization.lower().startswith("bearer "):
-        tokens: TokenCache = request.app.state.access_tokens
-        principal = read_access_token_cached(settings, authorization[7:].strip(), tokens)
+        principal = await principal_of_token(request.app.state, authorization[7:].strip())
         await hit(limiter, limiter.user, str(principal.user_id), "requests for this user")
         return principal
     raise UnauthenticatedError("send 'Authorization: Bearer <access token>' or 'X-API-Key'")

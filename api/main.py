@@ -21,6 +21,7 @@ from api.feeds.price_hub import PriceHub, send_heartbeats
 from api.feeds.price_stream import watch_shutdown
 from api.routers import api_keys, auth, funds, kyc, market, orders, portfolio, stream
 from api.security.ratelimit import close_rate_limiter, make_rate_limiter
+from api.security.revocations import RevokedSessions
 from api.services.kyc_review import run_reviewer
 from api.stream_handoff import StreamHandoff
 from core.db import AsyncPool, make_async_pool
@@ -51,16 +52,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         price_feed = PriceFeed(settings, price_hub)
         price_feed.start(pool)
         order_feed.start()
+        revoked_sessions.start()
         # One watcher per process ends every price stream when the server stops.
         stream_closer = asyncio.create_task(watch_shutdown(price_hub))
         heartbeats = asyncio.create_task(send_heartbeats(price_hub, settings.stream_heartbeat_s))
         # Serve at once when PostgreSQL or Kafka is away (readiness says so); otherwise wait a
         # moment for both feeds, so a first client's snapshot already holds the known prices.
-        await _wait_all([price_feed.ready, order_feed.listening], settings.pg_connect_timeout_s)
+        await _wait_all(
+            [price_feed.ready, order_feed.listening, revoked_sessions.listening],
+            settings.pg_connect_timeout_s,
+        )
         yield
         stream_closer.cancel()
         heartbeats.cancel()
         await order_feed.stop()
+        await revoked_sessions.stop()
         await price_feed.stop()
         stop_reviewer.set()
         await _finish(reviewer, settings.shutdown_timeout_s)
@@ -72,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = pool
     app.state.kyc_verified_until = {}
     app.state.access_tokens = {}  # verified access tokens (api/security/tokens.py)
+    # Sessions ended anywhere, heard through PostgreSQL (api/security/revocations.py).
+    app.state.revoked_sessions = revoked_sessions = RevokedSessions(settings)
     app.state.price_hub = price_hub
     app.state.order_feed = order_feed
     # Counters shared in Redis by every API process (see api/security/ratelimit.py).

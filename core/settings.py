@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     # Security. Every secret refuses its dev-only default in production.
     jwt_secret: SecretStr = SecretStr(DEV_SECRET_PREFIX + "jwt-secret-change-me-0123456789")
     access_token_ttl_s: int = 900
+    # A login's session lives this long; its one-time refresh tokens renew the access token.
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    # How many 2FA recovery codes a user gets (each usable once instead of a TOTP code).
+    recovery_codes_count: int = Field(default=10, ge=1, le=50)
+    # The longest wait between attempts to LISTEN again for revoked sessions after a failure.
+    session_listen_retry_backoff_ms_max: int = Field(default=5_000, ge=10)
     # Keys for AES-256-GCM (PII, TOTP secrets) are derived from this with HKDF.
     encryption_secret: SecretStr = SecretStr(DEV_SECRET_PREFIX + "encryption-secret-0123456789")
     rate_limit_user_per_minute: int = 300

@@ -1,10 +1,10 @@
-"""Routes for sign-up, login and two-factor authentication (TOTP)."""
+"""Routes for sign-up, login, sessions (refresh, logout), passwords and 2FA (TOTP)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import (
@@ -14,9 +14,12 @@ from api.deps import (
     PoolDep,
     RateLimiterDep,
     SettingsDep,
+    TwoFactorPrincipal,
 )
+from api.exceptions import InvalidRequestError
 from api.security.ratelimit import hit_login
-from api.services import accounts
+from api.security.tokens import Principal
+from api.services import accounts, sessions
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -24,10 +27,15 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 EMAIL_CHARS_MAX = 320
 PASSWORD_CHARS_MAX = 1024
 TOTP_CODE_CHARS_MAX = 16
+RECOVERY_CODE_CHARS_MAX = 32
+REFRESH_TOKEN_CHARS_MAX = 128
 
 Email = Annotated[str, Field(min_length=3, max_length=EMAIL_CHARS_MAX)]
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_CHARS_MAX)]
 TotpCode = Annotated[str, Field(min_length=1, max_length=TOTP_CODE_CHARS_MAX, pattern=r"^[0-9]+$")]
+RecoveryCode = Annotated[
+    str, Field(min_length=1, max_length=RECOVERY_CODE_CHARS_MAX, pattern=r"^[0-9A-Za-z -]+$")
+]
 
 
 class Credentials(BaseModel):
@@ -44,7 +52,8 @@ class Credentials(BaseModel):
 
 
 class LoginRequest(Credentials):
-    """Credentials, plus the current TOTP code once two-factor authentication is enrolled."""
+    """Credentials, plus the current TOTP code once two-factor authentication is enrolled
+    (or, with the authenticator lost, one of the recovery codes instead)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -59,6 +68,26 @@ class LoginRequest(Credentials):
     )
 
     totp_code: TotpCode | None = None
+    recovery_code: RecoveryCode | None = None
+
+
+class RefreshRequest(BaseModel):
+    """The refresh token from the last login or refresh (each works once)."""
+
+    refresh_token: str = Field(min_length=1, max_length=REFRESH_TOKEN_CHARS_MAX)
+
+
+class PasswordChange(BaseModel):
+    """The current password and the new one."""
+
+    current_password: Password
+    new_password: Password
+
+
+class RecoveryCodes(BaseModel):
+    """Two-factor recovery codes: each replaces a TOTP code once. Shown now, then never again."""
+
+    recovery_codes: list[str]
 
 
 class SignupResponse(BaseModel):
@@ -69,7 +98,8 @@ class SignupResponse(BaseModel):
 
 
 class TokenResponse(BaseModel):
-    """A short-lived bearer token; ``two_factor`` says whether it may move money and trade."""
+    """A short-lived bearer token and the one-time refresh token that renews it (POST
+    /v1/auth/refresh); ``two_factor`` says whether the session may move money and trade."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -78,6 +108,8 @@ class TokenResponse(BaseModel):
                     "access_token": "eyJhbGciOiJIUzI1NiJ9...",
                     "token_type": "bearer",
                     "expires_in_s": 900,
+                    "refresh_token": "q3dV...",
+                    "refresh_expires_in_s": 2592000,
                     "two_factor": True,
                 }
             ]
@@ -87,7 +119,15 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in_s: int
+    refresh_token: str
+    refresh_expires_in_s: int
     two_factor: bool
+
+
+class VerifiedResponse(TokenResponse):
+    """A session that passed 2FA, and the recovery codes (shown this once: keep them safe)."""
+
+    recovery_codes: list[str]
 
 
 class EnrollResponse(BaseModel):
@@ -115,12 +155,22 @@ class MeResponse(BaseModel):
     kyc_status: str | None
 
 
-def _token_response(token: accounts.AccessToken) -> TokenResponse:
+def _token_response(pair: sessions.TokenPair) -> TokenResponse:
     return TokenResponse(
-        access_token=token.access_token,
-        expires_in_s=token.expires_in_s,
-        two_factor=token.two_factor,
+        access_token=pair.access_token,
+        expires_in_s=pair.expires_in_s,
+        refresh_token=pair.refresh_token,
+        refresh_expires_in_s=pair.refresh_expires_in_s,
+        two_factor=pair.two_factor,
     )
+
+
+def _session_of(principal: Principal) -> str:
+    if principal.session_id is None:
+        raise InvalidRequestError(
+            "an API key has no session: revoke the key instead", code="not_a_session"
+        )
+    return principal.session_id
 
 
 @router.post(
@@ -152,10 +202,63 @@ async def login(
     limiter: RateLimiterDep,
     ip: ClientIpDep,
 ) -> TokenResponse:
-    """Exchange credentials (and a TOTP code once enrolled) for an access token."""
+    """Exchange credentials (and a TOTP or recovery code once enrolled) for a new session."""
     await hit_login(limiter, body.email.strip().lower(), ip)
-    token = await accounts.login(pool, settings, body.email, body.password, body.totp_code)
-    return _token_response(token)
+    pair = await accounts.login(
+        pool, settings, body.email, body.password, body.totp_code, body.recovery_code
+    )
+    return _token_response(pair)
+
+
+@router.post(
+    "/refresh",
+    responses={
+        401: {
+            "description": "Unknown token (invalid_refresh_token), session over "
+            "(session_ended), or a used token presented again: the session is ended "
+            "(refresh_token_reused)"
+        }
+    },
+)
+async def refresh(body: RefreshRequest, pool: PoolDep, settings: SettingsDep) -> TokenResponse:
+    """Renew the access token: the refresh token is used up and a new one comes back."""
+    return _token_response(await sessions.refresh(pool, settings, body.refresh_token))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(principal: CurrentPrincipal, conn: ConnDep) -> Response:
+    """End this session: its access and refresh tokens are refused by every API process."""
+    async with conn.transaction():
+        await sessions.revoke(conn, _session_of(principal), sessions.REASON_LOGOUT)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_everywhere(principal: CurrentPrincipal, conn: ConnDep) -> Response:
+    """End every session of this user, this one included (API keys are not sessions)."""
+    async with conn.transaction():
+        await sessions.revoke_all(conn, principal.user_id, sessions.REASON_LOGOUT_EVERYWHERE)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: {"description": "Wrong current password"}, 422: {"description": "Weak"}},
+)
+async def change_password(
+    body: PasswordChange, principal: CurrentPrincipal, pool: PoolDep, settings: SettingsDep
+) -> Response:
+    """Change the password; every other session of this user ends, this one stays."""
+    await accounts.change_password(
+        pool,
+        settings,
+        principal.user_id,
+        _session_of(principal),
+        body.current_password,
+        body.new_password,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/2fa/enroll", responses={409: {"description": "Already enrolled and verified"}})
@@ -173,10 +276,20 @@ async def enroll(
 )
 async def verify(
     body: VerifyRequest, principal: CurrentPrincipal, conn: ConnDep, settings: SettingsDep
-) -> TokenResponse:
-    """Finish enrollment with a first code; answers a new token that has passed 2FA."""
-    token = await accounts.verify_totp(conn, settings, principal.user_id, body.code)
-    return _token_response(token)
+) -> VerifiedResponse:
+    """Finish enrollment with a first code: a new session that has passed 2FA, and the
+    recovery codes, shown this once."""
+    pair, codes = await accounts.verify_totp(conn, settings, principal.user_id, body.code)
+    return VerifiedResponse(**_token_response(pair).model_dump(), recovery_codes=codes)
+
+
+@router.post("/2fa/recovery-codes", responses={409: {"description": "2FA not verified"}})
+async def renew_recovery_codes(
+    principal: TwoFactorPrincipal, conn: ConnDep, settings: SettingsDep
+) -> RecoveryCodes:
+    """A new set of recovery codes (shown this once); the previous set stops working."""
+    codes = await accounts.renew_recovery_codes(conn, settings, principal.user_id)
+    return RecoveryCodes(recovery_codes=codes)
 
 
 @router.get("/me")

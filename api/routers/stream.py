@@ -14,13 +14,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.websockets import WebSocketDisconnect
 
-from api.deps import CurrentPrincipal, PoolDep, SettingsDep
+from api.deps import CurrentPrincipal, PoolDep, SettingsDep, principal_of_token
 from api.exceptions import DomainError
 from api.feeds.order_feed import OrderFeed, Resync
 from api.feeds.price_events import protobuf_price_frames
 from api.feeds.price_hub import PriceClient, PriceHub
 from api.feeds.price_stream import PriceStreamResponse
-from api.security.tokens import TokenCache, read_access_token_cached
 from api.services.market import check_stream_request
 from core.db import AsyncPool
 from core.settings import Settings
@@ -151,8 +150,7 @@ async def stream_prices_ws(
     try:
         if not token:
             raise DomainError("send 'Authorization: Bearer <token>' or ?access_token=")
-        tokens: TokenCache = websocket.app.state.access_tokens
-        principal = read_access_token_cached(settings, token, tokens)
+        principal = await principal_of_token(websocket.app.state, token)
         client = await _open_client(hub, pool, settings, principal.user_id, symbols)
     except DomainError as exc:
         # Accepted first so the client can read the reason (a refusal before it is a bare 403).

@@ -1,4 +1,4 @@
-"""Short-lived access tokens (JWT, HS256) naming the user and whether 2FA was passed."""
+"""Short-lived access tokens (JWT, HS256): the user, the session, whether 2FA was passed."""
 
 from __future__ import annotations
 
@@ -22,18 +22,23 @@ class Principal:
     user_id: int
     two_factor: bool
     api_key_id: int | None = None
+    session_id: str | None = None  # the login session of a token (auth_sessions), if any
 
 
-def issue_access_token(settings: Settings, user_id: int, *, two_factor: bool) -> str:
-    """A signed token valid for ``access_token_ttl_s``."""
+def issue_access_token(
+    settings: Settings, user_id: int, *, two_factor: bool, session_id: str | None = None
+) -> str:
+    """A signed token valid for ``access_token_ttl_s``, of session ``session_id`` if given."""
     now = int(time.time())
-    claims = {
+    claims: dict[str, object] = {
         "sub": str(user_id),
         "tfa": two_factor,
         "iat": now,
         "exp": now + settings.access_token_ttl_s,
         "jti": uuid.uuid4().hex,
     }
+    if session_id is not None:
+        claims["sid"] = session_id
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
 
 
@@ -71,7 +76,12 @@ def _decode(settings: Settings, token: str) -> tuple[Principal, float]:
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "iat"]},
         )
-        principal = Principal(user_id=int(claims["sub"]), two_factor=bool(claims.get("tfa")))
+        sid = claims.get("sid")
+        principal = Principal(
+            user_id=int(claims["sub"]),
+            two_factor=bool(claims.get("tfa")),
+            session_id=None if sid is None else str(sid),
+        )
         return principal, float(claims["exp"])
     except (jwt.PyJWTError, ValueError) as error:
         raise UnauthenticatedError(f"invalid access token: {error}") from None

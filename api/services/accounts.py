@@ -1,7 +1,9 @@
-"""Accounts: sign-up, login (password, then TOTP when enrolled), TOTP enrollment, the profile.
+"""Accounts: sign-up, login (password, then TOTP when enrolled), TOTP enrollment and its
+recovery codes, password change, the profile.
 
 A user without verified TOTP gets tokens with ``two_factor=false``: they can read, but the
 money-moving and trading routes refuse them until they enroll, verify and log in with a code.
+Every login opens a session (``sessions``): an access token and a one-time refresh token.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 from api.exceptions import ConflictError, InvalidRequestError, UnauthenticatedError
-from api.security import crypto, passwords, totp
-from api.security.tokens import issue_access_token
+from api.security import crypto, passwords, sessions, totp
+from api.services.sessions import REASON_PASSWORD_CHANGED, TokenPair, open_session, revoke_all
 from core.db import AsyncConn, AsyncPool
 from core.ledger import open_user_accounts
 from core.settings import Settings
@@ -21,15 +23,6 @@ log = logging.getLogger(__name__)
 
 EMAIL_LENGTH_MAX = 320
 BAD_CREDENTIALS = "invalid email or password"
-
-
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    """A freshly issued access token."""
-
-    access_token: str
-    expires_in_s: int
-    two_factor: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +48,6 @@ def normalise_email(email: str) -> str:
     ):
         raise InvalidRequestError("not a valid email address", code="invalid_email")
     return email
-
-
-def _token(settings: Settings, user_id: int, two_factor: bool) -> AccessToken:
-    return AccessToken(
-        access_token=issue_access_token(settings, user_id, two_factor=two_factor),
-        expires_in_s=settings.access_token_ttl_s,
-        two_factor=two_factor,
-    )
 
 
 def _totp_aad(user_id: int) -> bytes:
@@ -93,9 +78,15 @@ async def signup(pool: AsyncPool, settings: Settings, email: str, password: str)
 
 
 async def login(
-    pool: AsyncPool, settings: Settings, email: str, password: str, totp_code: str | None
-) -> AccessToken:
-    """A token for valid credentials; a verified TOTP makes the code mandatory."""
+    pool: AsyncPool,
+    settings: Settings,
+    email: str,
+    password: str,
+    totp_code: str | None,
+    recovery_code: str | None = None,
+) -> TokenPair:
+    """A new session for valid credentials; a verified TOTP makes a code (or a recovery code)
+    mandatory."""
     try:
         email = normalise_email(email)
     except InvalidRequestError:
@@ -116,17 +107,25 @@ async def login(
     if passwords.needs_rehash(str(row[1])):
         await _rehash(pool, settings, user_id, password)
     if not row[2]:
-        return _token(settings, user_id, two_factor=False)
-    if not totp_code:
+        async with pool.connection() as conn:
+            return await open_session(conn, settings, user_id, two_factor=False)
+    if not totp_code and not recovery_code:
         raise UnauthenticatedError(
-            "this account has two-factor authentication: send totp_code", code="totp_required"
+            "this account has two-factor authentication: send totp_code (or a recovery_code)",
+            code="totp_required",
         )
-    async with pool.connection() as conn, conn.transaction():
-        enrolled = await _locked_totp(conn, user_id)
-        if enrolled is None or not enrolled.is_verified:
-            raise UnauthenticatedError("invalid or already used TOTP code", code="invalid_totp")
-        await _consume_code(conn, settings, enrolled, totp_code)
-    return _token(settings, user_id, two_factor=True)
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            if totp_code:
+                enrolled = await _locked_totp(conn, user_id)
+                if enrolled is None or not enrolled.is_verified:
+                    raise UnauthenticatedError(
+                        "invalid or already used TOTP code", code="invalid_totp"
+                    )
+                await _consume_code(conn, settings, enrolled, totp_code)
+            else:
+                await _consume_recovery_code(conn, user_id, str(recovery_code))
+        return await open_session(conn, settings, user_id, two_factor=True)
 
 
 async def _rehash(pool: AsyncPool, settings: Settings, user_id: int, password: str) -> None:
@@ -210,8 +209,11 @@ async def enroll_totp(conn: AsyncConn, settings: Settings, user_id: int) -> tupl
     return secret, totp.provisioning_uri(secret, str(row[0]), settings.totp_issuer)
 
 
-async def verify_totp(conn: AsyncConn, settings: Settings, user_id: int, code: str) -> AccessToken:
-    """Confirm enrollment with a first code; a new token that has passed 2FA."""
+async def verify_totp(
+    conn: AsyncConn, settings: Settings, user_id: int, code: str
+) -> tuple[TokenPair, list[str]]:
+    """Confirm enrollment with a first code: a new session that has passed 2FA, and the
+    recovery codes (shown this once)."""
     async with conn.transaction():
         enrolled = await _locked_totp(conn, user_id)
         if enrolled is None:
@@ -225,8 +227,73 @@ async def verify_totp(conn: AsyncConn, settings: Settings, user_id: int, code: s
             "UPDATE user_totp SET is_verified = true, verified_at = now() WHERE user_id = %s",
             (user_id,),
         )
+        codes = await _replace_recovery_codes(conn, settings, user_id)
     log.info("two-factor authentication verified", extra={"user_id": user_id})
-    return _token(settings, user_id, two_factor=True)
+    return await open_session(conn, settings, user_id, two_factor=True), codes
+
+
+async def _replace_recovery_codes(conn: AsyncConn, settings: Settings, user_id: int) -> list[str]:
+    codes = [sessions.new_recovery_code() for _ in range(settings.recovery_codes_count)]
+    await conn.execute("DELETE FROM user_recovery_codes WHERE user_id = %s", (user_id,))
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO user_recovery_codes (code_hash, user_id) VALUES (%s, %s)",
+            [(sessions.digest(sessions.normalise_recovery_code(c)), user_id) for c in codes],
+        )
+    return codes
+
+
+async def renew_recovery_codes(conn: AsyncConn, settings: Settings, user_id: int) -> list[str]:
+    """A new set of recovery codes (shown this once); the old set stops working."""
+    async with conn.transaction():
+        enrolled = await _locked_totp(conn, user_id)
+        if enrolled is None or not enrolled.is_verified:
+            raise ConflictError(
+                "enroll and verify two-factor authentication first", code="totp_not_enrolled"
+            )
+        return await _replace_recovery_codes(conn, settings, user_id)
+
+
+async def _consume_recovery_code(conn: AsyncConn, user_id: int, code: str) -> None:
+    """Accept a recovery code once, in place of a TOTP code."""
+    cursor = await conn.execute(
+        "UPDATE user_recovery_codes SET used_at = now()"
+        " WHERE code_hash = %s AND user_id = %s AND used_at IS NULL RETURNING 1",
+        (sessions.digest(sessions.normalise_recovery_code(code)), user_id),
+    )
+    if await cursor.fetchone() is None:
+        raise UnauthenticatedError("invalid or already used recovery code", code="invalid_totp")
+    log.warning("logged in with a recovery code", extra={"user_id": user_id})
+
+
+async def change_password(
+    pool: AsyncPool,
+    settings: Settings,
+    user_id: int,
+    session_id: str | None,
+    current: str,
+    new: str,
+) -> int:
+    """Replace the password after checking the current one; end every other session (how many)."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT email, password_hash FROM users WHERE id = %s AND is_active", (user_id,)
+        )
+        row = await cursor.fetchone()
+    if row is None or not await passwords.verify_password(settings, str(row[1]), current):
+        raise UnauthenticatedError("the current password is wrong", code="invalid_credentials")
+    problem = passwords.password_problem(settings, new, str(row[0]))
+    if problem is not None:
+        raise InvalidRequestError(problem, code="weak_password")
+    new_hash = await passwords.hash_password(settings, new)
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+            (new_hash, user_id),
+        )
+        ended = await revoke_all(conn, user_id, REASON_PASSWORD_CHANGED, keep=session_id)
+    log.info("password changed", extra={"user_id": user_id, "sessions_ended": ended})
+    return ended
 
 
 async def profile(conn: AsyncConn, user_id: int) -> Profile:
