@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
+from api.body_limit import BodyLimit
 from api.feeds.order_feed import OrderFeed
 from api.feeds.price_feed import PriceFeed
 from api.feeds.price_hub import PriceHub, send_heartbeats
@@ -32,6 +33,12 @@ log = logging.getLogger(__name__)
 READY_CHECK_TIMEOUT_S = 2.0
 # The web page (issue #6): plain files and JS modules, no build step.
 STATIC_DIR = Path(__file__).parent / "static"
+TITLE = "Broker API"
+DESCRIPTION = """Every refusal answers `{"error": code, "detail": sentence}` (the ErrorBody schema).
+Besides each operation's own codes, any request may get: 400 `malformed_body` (not JSON, not
+UTF-8, nested too deeply), 404 `not_found`, 405 `method_not_allowed` (see the Allow header),
+413 `body_too_large`, 422 `validation_failed` (`fields` lists each field and why), and for a
+server bug 500 `internal_error`."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -73,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.close()
         await close_rate_limiter(rate_limiter)
 
-    app = FastAPI(title="Broker API", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title=TITLE, version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = pool
     app.state.kyc_verified_until = {}
@@ -85,11 +92,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Counters shared in Redis by every API process (see api/security/ratelimit.py).
     app.state.rate_limiter = rate_limiter = make_rate_limiter(settings)
     errors.install(app)
+    app.add_middleware(BodyLimit, bytes_max=settings.api_request_body_bytes_max)
     metrics.install(app)
     # Added last, so outside the metrics: a handed-off stream runs after the request is counted.
     app.add_middleware(StreamHandoff)
     for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream):
-        app.include_router(module.router, responses=errors.AUTH_RESPONSES)
+        app.include_router(module.router, responses=errors.ROUTE_RESPONSES)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

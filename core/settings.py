@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # /readyz asks Kafka at most this often (the front asks /readyz twice a second).
     api_ready_kafka_check_interval_s: float = Field(default=5.0, ge=0)
     api_access_log: bool = False
+    # The largest request body the API reads (413 above it): FastAPI holds a whole JSON body in
+    # memory before validating it. The largest real one, a KYC submission, stays under 5 KiB
+    # even with every character \u-escaped.
+    api_request_body_bytes_max: int = Field(default=65_536, ge=1_024, le=16 * 1_048_576)
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
     # gRPC processes serve the Dagster code location (the run command), so the UI and the

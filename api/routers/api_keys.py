@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ConnDep, CurrentPrincipal, SettingsDep, TwoFactorPrincipal
+from api.errors import documented
 from api.exceptions import ForbiddenError
 from api.security import api_keys
 
@@ -78,7 +79,7 @@ def _listed(info: api_keys.ApiKeyInfo) -> ApiKeyResponse:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={403: {"description": "Needs a token that passed 2FA"}},
+    responses={403: documented("Needs a token that passed 2FA")},
 )
 async def create_key(
     body: CreateKeyRequest, principal: TwoFactorPrincipal, conn: ConnDep, settings: SettingsDep
@@ -104,7 +105,7 @@ async def list_keys(principal: CurrentPrincipal, conn: ConnDep) -> list[ApiKeyRe
 @router.delete(
     "/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "No such key for this user"}},
+    responses={404: documented("No such key for this user")},
 )
 async def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], principal: CurrentPrincipal, conn: ConnDep

@@ -16,6 +16,7 @@ from api.deps import (
     SettingsDep,
     TwoFactorPrincipal,
 )
+from api.errors import documented
 from api.exceptions import InvalidRequestError
 from api.security.ratelimit import hit_login
 from api.security.tokens import Principal
@@ -176,7 +177,10 @@ def _session_of(principal: Principal) -> str:
 @router.post(
     "/signup",
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "Email taken"}, 422: {"description": "Weak password"}},
+    responses={
+        409: documented("Email taken"),
+        422: documented("validation_failed, or a weak password"),
+    },
 )
 async def signup(body: Credentials, pool: PoolDep, settings: SettingsDep) -> SignupResponse:
     """Create an account (with its wallet); log in next, then enroll two-factor authentication."""
@@ -187,12 +191,12 @@ async def signup(body: Credentials, pool: PoolDep, settings: SettingsDep) -> Sig
 @router.post(
     "/login",
     responses={
-        401: {"description": "Bad credentials, or TOTP code missing (totp_required) or wrong"},
-        429: {
-            "description": "Too many attempts for this email or from this address "
-            "(rate_limited), or the attempt counters are unreachable for a moment "
-            "(rate_limit_unavailable); see Retry-After"
-        },
+        401: documented("Bad credentials, or TOTP code missing (totp_required) or wrong"),
+        429: documented(
+            "Too many attempts for this email or from this address (rate_limited), or the"
+            " attempt counters are unreachable for a moment (rate_limit_unavailable); see"
+            " Retry-After"
+        ),
     },
 )
 async def login(
@@ -213,11 +217,10 @@ async def login(
 @router.post(
     "/refresh",
     responses={
-        401: {
-            "description": "Unknown token (invalid_refresh_token), session over "
-            "(session_ended), or a used token presented again: the session is ended "
-            "(refresh_token_reused)"
-        }
+        401: documented(
+            "Unknown token (invalid_refresh_token), session over (session_ended), or a used"
+            " token presented again: the session is ended (refresh_token_reused)"
+        )
     },
 )
 async def refresh(body: RefreshRequest, pool: PoolDep, settings: SettingsDep) -> TokenResponse:
@@ -244,7 +247,10 @@ async def logout_everywhere(principal: CurrentPrincipal, conn: ConnDep) -> Respo
 @router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={401: {"description": "Wrong current password"}, 422: {"description": "Weak"}},
+    responses={
+        401: documented("Wrong current password"),
+        422: documented("validation_failed, or a weak new password"),
+    },
 )
 async def change_password(
     body: PasswordChange, principal: CurrentPrincipal, pool: PoolDep, settings: SettingsDep
@@ -261,7 +267,7 @@ async def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/2fa/enroll", responses={409: {"description": "Already enrolled and verified"}})
+@router.post("/2fa/enroll", responses={409: documented("Already enrolled and verified")})
 async def enroll(
     principal: CurrentPrincipal, conn: ConnDep, settings: SettingsDep
 ) -> EnrollResponse:
@@ -272,7 +278,7 @@ async def enroll(
 
 @router.post(
     "/2fa/verify",
-    responses={401: {"description": "Wrong or reused code"}, 409: {"description": "Not enrolled"}},
+    responses={401: documented("Wrong or reused code"), 409: documented("Not enrolled")},
 )
 async def verify(
     body: VerifyRequest, principal: CurrentPrincipal, conn: ConnDep, settings: SettingsDep
@@ -283,7 +289,7 @@ async def verify(
     return VerifiedResponse(**_token_response(pair).model_dump(), recovery_codes=codes)
 
 
-@router.post("/2fa/recovery-codes", responses={409: {"description": "2FA not verified"}})
+@router.post("/2fa/recovery-codes", responses={409: documented("2FA not verified")})
 async def renew_recovery_codes(
     principal: TwoFactorPrincipal, conn: ConnDep, settings: SettingsDep
 ) -> RecoveryCodes:

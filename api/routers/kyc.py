@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ConnDep, CurrentPrincipal, SettingsDep
+from api.errors import documented
 from api.services import kyc
 
 router = APIRouter(prefix="/v1/kyc", tags=["kyc"])
@@ -73,7 +74,7 @@ class KycStatusResponse(BaseModel):
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "Already submitted (only a rejected one can be replaced)"}},
+    responses={409: documented("Already submitted (only a rejected one can be replaced)")},
 )
 async def submit(
     body: KycRequest, principal: CurrentPrincipal, conn: ConnDep, settings: SettingsDep
@@ -89,7 +90,7 @@ async def submit(
     return KycSubmitted()
 
 
-@router.get("", responses={404: {"description": "Nothing submitted yet"}})
+@router.get("", responses={404: documented("Nothing submitted yet")})
 async def read(
     principal: CurrentPrincipal, conn: ConnDep, settings: SettingsDep
 ) -> KycStatusResponse:

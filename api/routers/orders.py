@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentPrincipal, PoolDep, SettingsDep, VerifiedPrincipal
+from api.errors import documented
 from api.services import order_cancel, order_queries, orders
 from api.services.order_models import CLIENT_ORDER_ID_PATTERN, OrderOut, OrderPage, OrderRequest
 from core.contracts import OrderStatus, Side
@@ -17,13 +18,7 @@ router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 REPLAY_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_KEY_LEN_MAX = 255
-
-
-def _error(description: str, code: str, detail: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"example": {"error": code, "detail": detail}}},
-    }
+NOT_FOUND = documented("No such order of yours", ("order_not_found", "no order ..."))
 
 
 @router.post(
@@ -32,17 +27,21 @@ def _error(description: str, code: str, detail: str) -> dict[str, Any]:
     response_model=OrderOut,
     summary="Place an order",
     responses={
-        409: _error(
+        409: documented(
             "client_order_id used before",
-            "client_order_id_reused",
-            "client_order_id 'my-order-0001' was used before; a client order id can never be"
-            " reused",
+            (
+                "client_order_id_reused",
+                "client_order_id 'my-order-0001' was used before; a client order id can never"
+                " be reused",
+            ),
         ),
-        422: _error(
+        422: documented(
             "Refused: validation, market closed, funds, fraud rules, idempotency key reuse",
-            "insufficient_funds",
-            "insufficient funds: the order needs 100.0000 (fees and any market protection band"
-            " included), 0.0000 is available",
+            (
+                "insufficient_funds",
+                "insufficient funds: the order needs 100.0000 (fees and any market protection"
+                " band included), 0.0000 is available",
+            ),
         ),
     },
 )
@@ -106,7 +105,7 @@ async def list_orders(
     "/by-client-id/{client_order_id}",
     response_model=OrderOut,
     summary="Fetch an order by your client order id",
-    responses={404: _error("No such order of yours", "order_not_found", "no order ...")},
+    responses={404: NOT_FOUND},
 )
 async def get_order_by_client_id(
     principal: CurrentPrincipal,
@@ -121,7 +120,7 @@ async def get_order_by_client_id(
     "/{order_id}",
     response_model=OrderOut,
     summary="Fetch an order",
-    responses={404: _error("No such order of yours", "order_not_found", "no order ...")},
+    responses={404: NOT_FOUND},
 )
 async def get_order(principal: CurrentPrincipal, pool: PoolDep, order_id: uuid.UUID) -> OrderOut:
     """One of your orders by id; another user's order answers 404."""
@@ -135,8 +134,8 @@ async def get_order(principal: CurrentPrincipal, pool: PoolDep, order_id: uuid.U
     responses={
         200: {"description": "Canceled at once: nothing had reached the exchange"},
         202: {"model": OrderOut, "description": "Cancel requested from the exchange"},
-        404: _error("No such order of yours", "order_not_found", "no order ..."),
-        409: _error("The order is final", "order_final", "order ... is FILLED already"),
+        404: NOT_FOUND,
+        409: documented("The order is final", ("order_final", "order ... is FILLED already")),
     },
 )
 async def cancel_order(

@@ -214,7 +214,8 @@ async def test_a_malformed_body_is_refused_naming_the_field(
     response = await place(client, alice, order_body(**fields))
 
     assert response.status_code == 422
-    assert any(e["loc"][-1] == field_name for e in response.json()["detail"]), response.json()
+    assert response.json()["error"] == "validation_failed"
+    assert any(e["field"] == field_name for e in response.json()["fields"]), response.json()
 
 
 async def test_an_order_without_an_idempotency_key_is_refused(
@@ -225,7 +226,8 @@ async def test_an_order_without_an_idempotency_key_is_refused(
     response = await client.post("/v1/orders", json=order_body(), headers=alice.headers)
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["header", "x-idempotency-key"]
+    assert response.json()["fields"][0]["location"] == "header"
+    assert response.json()["fields"][0]["field"] == "x-idempotency-key"
 
 
 async def test_trading_needs_two_factor_and_verified_kyc(
