@@ -14,7 +14,7 @@ from fastapi import FastAPI, Response, status
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, metrics
+from api import docs_ui, errors, metrics
 from api.body_limit import BodyLimit
 from api.feeds.order_feed import OrderFeed
 from api.feeds.price_feed import PriceFeed
@@ -80,7 +80,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.close()
         await close_rate_limiter(rate_limiter)
 
-    app = FastAPI(title=TITLE, version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served from vendored files (api/docs_ui.py); ReDoc, from a CDN, is left out.
+    app = FastAPI(
+        title=TITLE,
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.pool = pool
     app.state.kyc_verified_until = {}
@@ -98,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StreamHandoff)
     for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream):
         app.include_router(module.router, responses=errors.ROUTE_RESPONSES)
+    docs_ui.install(app, TITLE)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
