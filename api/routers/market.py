@@ -29,7 +29,11 @@ async def quotes(
     settings: SettingsDep,
     pool: PoolDep,
     symbols: Annotated[
-        str | None, Query(max_length=20_000, description="Comma-separated; all when absent.")
+        str | None,
+        Query(
+            max_length=market.SYMBOLS_TEXT_CHARS_MAX,
+            description="Comma-separated; all when absent.",
+        ),
     ] = None,
 ) -> QuoteList:
     """The latest price of each symbol asked for (a symbol not traded yet is left out)."""

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentPrincipal, PoolDep, SettingsDep, VerifiedPrincipal
 from api.errors import documented
 from api.services import order_cancel, order_queries, orders
+from api.services.market import parse_symbol
 from api.services.order_models import CLIENT_ORDER_ID_PATTERN, OrderOut, OrderPage, OrderRequest
 from core.contracts import OrderStatus, Side
 
@@ -94,7 +95,7 @@ async def list_orders(
         settings,
         principal.user_id,
         status=status,
-        symbol=symbol.upper() if symbol else None,
+        symbol=parse_symbol(symbol) if symbol else None,
         side=side,
         limit=limit,
         cursor=cursor,

@@ -20,7 +20,7 @@ from api.feeds.order_feed import OrderFeed, Resync
 from api.feeds.price_events import protobuf_price_frames
 from api.feeds.price_hub import PriceClient, PriceHub
 from api.feeds.price_stream import PriceStreamResponse
-from api.services.market import check_stream_request
+from api.services.market import SYMBOLS_TEXT_CHARS_MAX, check_stream_request
 from core.db import AsyncPool
 from core.settings import Settings
 
@@ -28,7 +28,11 @@ router = APIRouter(prefix="/v1/stream", tags=["stream"])
 log = logging.getLogger(__name__)
 
 SymbolsQuery = Annotated[
-    str, Query(max_length=20_000, description="Comma-separated symbols, e.g. ACME,BETA.")
+    str,
+    Query(
+        max_length=SYMBOLS_TEXT_CHARS_MAX,
+        description="Comma-separated symbols, e.g. ACME,BETA.",
+    ),
 ]
 # WebSocket close code for a refused request (RFC 6455: policy violation).
 WS_POLICY_VIOLATION = 1008

@@ -15,7 +15,7 @@ import msgspec
 from pydantic import BaseModel
 
 from api.exceptions import InvalidRequestError, NotFoundError
-from api.services.market import known_symbols
+from api.services.market import known_symbols, parse_symbol
 from api.services.order_models import Money
 from core.db import AsyncPool
 from core.settings import Settings
@@ -131,7 +131,7 @@ async def get_candles_json(
     limit: int | None,
 ) -> bytes:
     """``CandleList`` JSON: the latest ``limit`` candles starting in [start, end), ascending."""
-    symbol = symbol.strip().upper()
+    symbol = parse_symbol(symbol)
     start, end, size = candle_range(settings, interval, start, end, limit, datetime.now(UTC))
     params: dict[str, Any] = {"symbol": symbol, "start": start, "end": end, "limit": size}
     if interval in CALENDAR_UNITS:
