@@ -46,10 +46,14 @@ def api_settings(running_stack: Settings, db_dsn: str) -> Settings:
     )
 
 
-def serve(settings: Settings) -> Generator[str, None, None]:
+def serve(settings: Settings, *, keep_alive_s: int = 5) -> Generator[str, None, None]:
     """Serve the app with uvicorn in a thread until the generator is closed; yield its URL."""
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning"
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.api_port,
+        log_level="warning",
+        timeout_keep_alive=keep_alive_s,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -70,6 +70,29 @@ class KeepAliveClient:
         self._conn.close()
 
 
+def stream_answer(
+    base_url: str, method: str, target: str, headers: Mapping[str, str] | None = None
+) -> RawResponse:
+    """A request to an endpoint that may stream forever, on a connection of its own.
+
+    A 200 leaves its endless body unread (the connection is then closed); any other answer is
+    read whole.
+    """
+    parts = urlsplit(base_url)
+    assert parts.hostname is not None and parts.port is not None
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT_S)
+    try:
+        conn.request(method, target, headers=dict(headers or {}))
+        response = conn.getresponse()
+        names = {name.lower(): value for name, value in response.getheaders()}
+        data = b"" if response.status == 200 else response.read()
+        return RawResponse(response.status, names, data)
+    except (http.client.HTTPException, OSError) as error:
+        raise ConnectionDroppedError(f"{method} {target[:80]}: {error!r}") from error
+    finally:
+        conn.close()
+
+
 def is_envelope(response: RawResponse) -> bool:
     """Tell whether a response is the API's error envelope: JSON with string error and detail."""
     if not response.headers.get("content-type", "").startswith("application/json"):
