@@ -31,7 +31,7 @@ from core.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 READY_CHECK_TIMEOUT_S = 2.0
-# The web page (issue #6): plain files and JS modules, no build step.
+# The web page: plain files and JS modules, no build step.
 STATIC_DIR = Path(__file__).parent / "static"
 TITLE = "Broker API"
 DESCRIPTION = """Every refusal answers `{"error": code, "detail": sentence}` (the ErrorBody schema).
