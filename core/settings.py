@@ -139,6 +139,14 @@ class Settings(BaseSettings):
     totp_valid_window_steps: int = Field(default=1, ge=0, le=2)
     api_keys_per_user_max: int = Field(default=20, ge=1)
 
+    # The demo trader `make up` makes ready (2FA, KYC, cash, these holdings) for a first look;
+    # never in production mode. Its password is printed for the person trying the system.
+    demo_trader: bool = True
+    demo_email: str = "demo@example.com"
+    demo_password: str = "a demo passphrase 2026"  # noqa: S105 - printed, not a secret
+    demo_cash: Decimal = Decimal("100000.00")
+    demo_holdings: dict[str, int] = Field(default_factory=lambda: {"ACME": 5, "ALPHA": 10})
+
     # KYC (the provider is simulated).
     kyc_age_min_years: int = 18
     kyc_review_delay_ms: int = 200
@@ -483,6 +491,8 @@ def _env_value(value: object) -> str:
     if isinstance(value, tuple):
         # pydantic-settings reads complex fields as JSON.
         return json.dumps([_env_value(v) for v in value])
+    if isinstance(value, dict):
+        return json.dumps(value)
     return str(value)
 
 

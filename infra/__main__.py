@@ -8,7 +8,18 @@ import os
 import sys
 
 from core.settings import Settings, get_settings
-from infra import close_day, front, kafka_node, migrate, services, stack, supervise, tls, topics
+from infra import (
+    close_day,
+    demo,
+    front,
+    kafka_node,
+    migrate,
+    services,
+    stack,
+    supervise,
+    tls,
+    topics,
+)
 from infra.procs import InfraError
 
 COMMANDS = {
@@ -25,6 +36,8 @@ COMMANDS = {
     "migrate": "migrate the database",
     "topics": "create the topics",
     "close-day": "close the exchange simulator's trading day now and wait for its trade report",
+    "demo": "make (or find) the demo trader of the running system and print how to log in",
+    "totp": "print the current 2FA code of a TOTP secret (default: the demo trader's)",
 }
 
 
@@ -36,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=list(COMMANDS))
-    parser.add_argument("service", nargs="?", help="for logs: which service")
+    parser.add_argument("service", nargs="?", help="for logs: which service; for totp: the secret")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s infra %(levelname)s %(message)s")
     logging.getLogger("yoyo").setLevel(logging.WARNING)
@@ -86,6 +99,26 @@ def _run(command: str, service: str | None, settings: Settings, log: logging.Log
             log.info("created: %s", topics.ensure_topics(settings) or "none (all exist)")
         case "close-day":
             log.info("trade report landed: %s", close_day.close_day(settings))
+        case "demo":
+            sys.stdout.write("\n".join(demo.ensure_and_describe(settings)) + "\n")
+        case "totp":
+            return _print_totp(settings, service)
+    return 0
+
+
+def _print_totp(settings: Settings, secret: str | None) -> int:
+    if secret is None:
+        trader = demo.load(settings)
+        if trader is None:
+            sys.stderr.write("no demo trader yet (make up makes one): give a secret\n")
+            return 2
+        secret = trader.totp_secret
+    try:
+        code = demo.current_code(secret)
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        sys.stderr.write("not a base32 TOTP secret (the 'secret' of POST /v1/auth/2fa/enroll)\n")
+        return 2
+    sys.stdout.write(code + "\n")
     return 0
 
 

@@ -11,7 +11,7 @@ import httpx
 
 from core.settings import Settings
 from core.tls import client_ssl_context
-from infra import kafka_node, postgres, procs, redis_node, stack, supervise
+from infra import demo, kafka_node, postgres, procs, redis_node, stack, supervise
 
 log = logging.getLogger(__name__)
 
@@ -19,16 +19,23 @@ READY_PROBE_TIMEOUT_S = 2.0
 
 
 def up(settings: Settings) -> None:
-    """PostgreSQL and Kafka in the background, then every service (Redis too) supervised."""
+    """PostgreSQL and Kafka in the background, then every service (Redis too) supervised,
+    then (outside production) the demo trader."""
     stack.start(settings, redis=False)
     start(settings)
+    if settings.demo_trader and settings.mode != "production":
+        for line in demo.ensure_and_describe(settings):
+            log.info("%s", line)
 
 
 def start(settings: Settings) -> None:
     """Start every service under supervisord and wait until the front serves a ready API."""
     supervise.start(settings)
     wait_front_ready(settings, settings.supervisor_ready_timeout_s)
-    log.info("every service is up; the system is served at %s", settings.front_url)
+    log.info("the system is served at %s", settings.front_url)
+    started = supervise.start_deferred(settings)
+    if started:
+        log.info("starting now that trading is served: %s", ", ".join(started))
 
 
 def front_ready(settings: Settings) -> bool:

@@ -20,6 +20,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
   missing+=(docker-compose)
 fi
+# The README's first session reads the API's JSON answers with jq.
+command -v jq >/dev/null || missing+=(jq)
 # The browser test drives Debian's Chromium (a browser download at run time is not possible).
 command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then

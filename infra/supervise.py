@@ -48,6 +48,9 @@ class Program:
     env: dict[str, str] = field(default_factory=dict)
     # Lower starts first (infrastructure before the services that use it).
     priority: int = 500
+    # False: started by ``start_deferred`` once the trading path serves, so its imports do not
+    # compete with the trading services' for the CPU at start-up (Dagster's take seconds each).
+    autostart: bool = True
 
 
 def home(settings: Settings) -> Path:
@@ -118,15 +121,15 @@ def programs(settings: Settings) -> list[Program]:
     for i, port in enumerate(front.dagster_code_ports(settings), start=1):
         argv = _python("-m", "dagster_project", "code-server")
         env = {"BROKER_DAGSTER_CODE_PORT": str(port)}
-        found.append(Program(f"dagster-code-{i}", argv, env, priority=390))
+        found.append(Program(f"dagster-code-{i}", argv, env, priority=390, autostart=False))
     uses_code_server = {"BROKER_DAGSTER_CODE_SERVER": "true"}
     for i, port in enumerate(front.dagster_webserver_ports(settings), start=1):
         argv = _python("-m", "dagster_project", "webserver")
         env = uses_code_server | {"BROKER_DAGSTER_PORT": str(port)}
-        found.append(Program(f"dagster-webserver-{i}", argv, env, priority=400))
+        found.append(Program(f"dagster-webserver-{i}", argv, env, priority=400, autostart=False))
     # One daemon only: Dagster's scheduler and sensors must not run twice.
     daemon = _python("-m", "dagster_project", "daemon")
-    found.append(Program("dagster-daemon", daemon, uses_code_server, priority=400))
+    found.append(Program("dagster-daemon", daemon, uses_code_server, priority=400, autostart=False))
     return found
 
 
@@ -167,7 +170,7 @@ def render(settings: Settings, services: Iterable[Program]) -> str:
             f"directory={PROJECT_ROOT}",
             "environment=" + ",".join(f"{k}={_quote(v)}" for k, v in env.items()),
             f"priority={program.priority}",
-            "autostart=true",
+            f"autostart={'true' if program.autostart else 'false'}",
             "autorestart=true",
             f"startsecs={settings.supervisor_start_s}",
             f"startretries={settings.supervisor_retries_max}",
@@ -221,6 +224,19 @@ def start(settings: Settings, services: list[Program] | None = None) -> list[Pro
     procs.wait_until(lambda: running(settings), settings.startup_timeout_s, "supervisord")
     log.info("supervisord runs %d services (logs in %s)", len(services), logs_dir(settings))
     return services
+
+
+def start_deferred(settings: Settings, services: list[Program] | None = None) -> list[str]:
+    """Start the services not started with supervisord (in priority order); their names."""
+    services = programs(settings) if services is None else services
+    deferred = sorted((p for p in services if not p.autostart), key=lambda p: p.priority)
+    rpc = client(settings).supervisor
+    started = []
+    for program in deferred:
+        if rpc.getProcessInfo(program.name)["statename"] in ("STOPPED", "EXITED", "FATAL"):
+            rpc.startProcess(program.name, False)  # no wait: supervisord watches the start
+            started.append(program.name)
+    return started
 
 
 def running(settings: Settings) -> bool:

@@ -10,12 +10,10 @@ bounded in time; a trader that cannot be made raises ``TraderSetupError``.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any
+from decimal import Decimal
 
 import httpx
 import psycopg
@@ -23,7 +21,13 @@ import pyotp
 
 from core.ledger import TxnKind, deposit_entries, post
 from core.settings import Settings
+from infra import onboarding
+from infra.onboarding import OnboardingError as TraderSetupError
+from infra.onboarding import expect as _expect
+from infra.onboarding import last_prices, on_tick
 from tests.chaos.verify import Verify
+
+__all__ = ["TraderSetupError", "last_prices", "on_tick"]
 
 PASSWORD = "chaos suite passphrase 2026"
 KYC_BODY = {
@@ -33,19 +37,8 @@ KYC_BODY = {
     "address": "1 Loopback Road, 127.0.0.1",
 }
 HTTP_TIMEOUT_S = 30.0
-# The simulated KYC reviewer and gateway answer in well under a second; these bound a sick one.
-KYC_WAIT_S = 30.0
-DEPOSIT_WAIT_S = 30.0
-SHARES_WAIT_S = 90.0
-POLL_S = 0.1
 # Argon2 hashing takes 64 MiB and a core per signup: a few at a time on a small host.
 SETUP_CONCURRENCY = 4
-# A marketable buy for the shares: this far above the last price, so the exchange fills it.
-MARKETABLE_MARKUP = Decimal("1.05")
-
-
-class TraderSetupError(RuntimeError):
-    """A trader could not be made ready (the step and the answer are in the message)."""
 
 
 @dataclass(frozen=True)
@@ -65,29 +58,6 @@ class Trader:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def _expect(response: httpx.Response, status: int, step: str) -> dict[str, Any]:
-    if response.status_code != status:
-        raise TraderSetupError(f"{step}: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def _poll(
-    http: httpx.AsyncClient, path: str, headers: dict[str, str], done: str, wait_s: float
-) -> dict[str, Any]:
-    """GET ``path`` until its ``status`` is ``done``; raise on a final other status or timeout."""
-    deadline = time.monotonic() + wait_s
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = _expect(await http.get(path, headers=headers), 200, f"GET {path}")
-        if body.get("status") == done:
-            return body
-        if body.get("status") in {"REJECTED", "FAILED"}:
-            raise TraderSetupError(f"GET {path}: {body}")
-        await asyncio.sleep(POLL_S)
-    raise TraderSetupError(f"GET {path}: not {done} after {wait_s}s: {body}")
-
-
 async def _ledger_deposit(settings: Settings, user_id: int, amount: Decimal) -> None:
     """Credit cash with the ledger posting a settled deposit makes (no gateway needed)."""
     async with await psycopg.AsyncConnection.connect(settings.pg_dsn) as conn:
@@ -105,65 +75,13 @@ async def make_trader(
 ) -> Trader:
     """One trader through the API: signup, login, TOTP enrol + verify, KYC, deposit."""
     email = f"chaos-{uuid.uuid4().hex[:12]}@example.com"
-    credentials = {"email": email, "password": PASSWORD}
-    signed = _expect(await http.post("/v1/auth/signup", json=credentials), 201, "signup")
-    user_id = int(signed["user_id"])
-    login = _expect(await http.post("/v1/auth/login", json=credentials), 200, "login")
-    first = {"Authorization": f"Bearer {login['access_token']}"}
-    enrolled = _expect(await http.post("/v1/auth/2fa/enroll", headers=first), 200, "2fa enroll")
-    secret = str(enrolled["secret"])
-    code = pyotp.TOTP(secret).now()
-    verified = _expect(
-        await http.post("/v1/auth/2fa/verify", headers=first, json={"code": code}),
-        200,
-        "2fa verify",
-    )
-    if not verified.get("two_factor"):
-        raise TraderSetupError(f"2fa verify: token without two_factor: {verified}")
-    headers = {"Authorization": f"Bearer {verified['access_token']}"}
-    _expect(await http.post("/v1/kyc", headers=headers, json=KYC_BODY), 202, "kyc submit")
-    await _poll(http, "/v1/kyc", headers, "VERIFIED", KYC_WAIT_S)
+    user = await onboarding.sign_up_with_2fa(http, email, PASSWORD)
+    await onboarding.pass_kyc(http, user, KYC_BODY)
     if deposit_via_api:
-        intent = _expect(
-            await http.post(
-                "/v1/funds/deposits",
-                headers={**headers, "X-Idempotency-Key": uuid.uuid4().hex},
-                json={"amount": str(cash)},
-            ),
-            202,
-            "deposit",
-        )
-        await _poll(
-            http, f"/v1/funds/intents/{intent['intent_id']}", headers, "SUCCEEDED", DEPOSIT_WAIT_S
-        )
+        await onboarding.deposit(http, user, cash)
     else:
-        await _ledger_deposit(settings, user_id, cash)
-    return Trader(user_id, email, PASSWORD, secret, str(verified["access_token"]))
-
-
-async def last_prices(
-    http: httpx.AsyncClient, token: str, symbols: Sequence[str], wait_s: float = SHARES_WAIT_S
-) -> dict[str, Decimal]:
-    """The latest price of each symbol from the quotes API, waiting until every one has one."""
-    headers = {"Authorization": f"Bearer {token}"}
-    deadline = time.monotonic() + wait_s
-    prices: dict[str, Decimal] = {}
-    while time.monotonic() < deadline:
-        response = await http.get(
-            "/v1/market/quotes", params={"symbols": ",".join(symbols)}, headers=headers
-        )
-        body = _expect(response, 200, "quotes")
-        prices = {q["symbol"]: Decimal(q["price"]) for q in body["quotes"]}
-        if set(symbols) <= prices.keys():
-            return prices
-        await asyncio.sleep(POLL_S * 5)
-    raise TraderSetupError(f"no price for {sorted(set(symbols) - prices.keys())} in {wait_s}s")
-
-
-def on_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
-    """``price`` moved onto the tick grid (up or down)."""
-    steps = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
-    return max(tick, steps * tick)
+        await _ledger_deposit(settings, user.user_id, cash)
+    return Trader(user.user_id, email, PASSWORD, user.totp_secret, user.token)
 
 
 async def tick_sizes(settings: Settings, symbols: Sequence[str]) -> dict[str, Decimal]:
@@ -183,26 +101,7 @@ async def buy_shares(
     ticks: Mapping[str, Decimal],
 ) -> None:
     """Buy ``shares`` with marketable limit orders and wait until the holdings show them."""
-    for symbol, quantity in shares.items():
-        limit = on_tick(prices[symbol] * MARKETABLE_MARKUP, ticks[symbol], up=True)
-        body = {
-            "symbol": symbol,
-            "side": "BUY",
-            "quantity": quantity,
-            "type": "LIMIT",
-            "price": str(limit),
-        }
-        headers = {**trader.headers, "X-Idempotency-Key": uuid.uuid4().hex}
-        _expect(await http.post("/v1/orders", headers=headers, json=body), 201, "buy shares")
-    deadline = time.monotonic() + SHARES_WAIT_S
-    held: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        portfolio = _expect(await http.get("/v1/portfolio", headers=trader.headers), 200, "portf.")
-        held = {h["symbol"]: int(h["quantity"]) for h in portfolio["holdings"]}
-        if all(held.get(s, 0) >= q for s, q in shares.items()):
-            return
-        await asyncio.sleep(POLL_S * 5)
-    raise TraderSetupError(f"user {trader.user_id}: holdings {held}, wanted {dict(shares)}")
+    await onboarding.buy_shares(http, trader.headers, shares, prices, ticks, trader.user_id)
 
 
 async def prepare_traders(

@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 UP_TIMEOUT_S = 400.0
 DOWN_TIMEOUT_S = 180.0
+# Signup, 2FA, KYC review, a deposit through the gateway and two buys, on a busy 2-core host.
+DEMO_TIMEOUT_S = 180.0
 
 
 def _ports(settings: Settings) -> list[int]:
@@ -32,6 +34,8 @@ def _ports(settings: Settings) -> list[int]:
         settings.gateway_port,
         settings.sim_fix_port,
         settings.dagster_port,
+        *front.dagster_webserver_ports(settings),
+        *front.dagster_code_ports(settings),
         *(settings.streams_web_port + i for i in range(settings.streams_workers)),
     ]
 
@@ -55,6 +59,11 @@ def test_up_serves_through_the_front_and_ctrl_c_stops_everything(tmp_path: Path)
         procs.wait_until(lambda: services.front_ready(settings), UP_TIMEOUT_S, "the front")
         supervisord = procs.read_pid(supervise.pid_file(settings))
         assert supervisord is not None
+        # The run command makes the demo trader and says how to log in as it.
+        procs.wait_until(
+            lambda: "demo trader ready" in output.read_text(), DEMO_TIMEOUT_S, "the demo trader"
+        )
+        assert "make totp" in output.read_text()
         # The log lines of the services reach the terminal, each prefixed with its service.
         procs.wait_until(
             lambda: any(line.startswith("api-1 ") for line in output.read_text().splitlines()),
