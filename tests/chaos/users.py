@@ -29,7 +29,6 @@ PASSWORD = "chaos suite passphrase 2026"
 KYC_BODY = {
     "full_name": "Chaos Trader",
     "date_of_birth": "1990-04-01",
-    "national_id": "CHAOS1234X",
     "address": "1 Loopback Road, 127.0.0.1",
 }
 HTTP_TIMEOUT_S = 30.0
@@ -121,7 +120,8 @@ async def make_trader(
     if not verified.get("two_factor"):
         raise TraderSetupError(f"2fa verify: token without two_factor: {verified}")
     headers = {"Authorization": f"Bearer {verified['access_token']}"}
-    _expect(await http.post("/v1/kyc", headers=headers, json=KYC_BODY), 202, "kyc submit")
+    kyc = {**KYC_BODY, "national_id": settings.profile.national_id_example}
+    _expect(await http.post("/v1/kyc", headers=headers, json=kyc), 202, "kyc submit")
     await _poll(http, "/v1/kyc", headers, "VERIFIED", KYC_WAIT_S)
     if deposit_via_api:
         intent = _expect(
