@@ -25,6 +25,7 @@ from api.security.ratelimit import close_rate_limiter, make_rate_limiter
 from api.security.revocations import RevokedSessions
 from api.services.kyc_review import run_reviewer
 from api.stream_handoff import StreamHandoff
+from core.calendar import calendar_from_settings
 from core.db import AsyncPool, make_async_pool
 from core.settings import Settings, get_settings
 
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Loading the holidays takes about a second: here, not in the first order; and malformed
+        # market hours stop the start instead of every order.
+        calendar_from_settings(settings)
         await pool.open(wait=False)
         await rate_limiter.connect()
         # The simulated KYC provider runs beside the API; SKIP LOCKED makes many nodes safe.

@@ -10,10 +10,12 @@ import json
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.market_profile import PROFILES, MarketProfile, ProfileName
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,15 +99,17 @@ class Settings(BaseSettings):
     dagster_code_backends: tuple[str, ...] = ()
     conflation_ms: int = Field(default=250, ge=200, le=500)
 
-    # Money and trading.
-    currency: str = "USD"
+    # Money and trading. The profile gives the defaults of currency, market_tz, market_open,
+    # market_close and the KYC national id (pattern and format); each may still be set alone.
+    # Holidays come from the profile's exchange calendar (core.calendar).
+    market_profile: ProfileName = "NYSE"
+    currency: str = Field(default="", pattern=r"^[A-Z]{3}$")
     fee_rate_bps: int = Field(default=3, ge=0, le=1000)
     # Market buys reserve the last price plus this band, so a moving price cannot overdraw.
     market_protection_band_bps: int = Field(default=500, ge=0, le=5000)
-    market_tz: str = "Asia/Kolkata"
-    market_open: str = "09:15"
-    market_close: str = "15:30"
-    market_holidays: tuple[str, ...] = ()  # ISO dates, exchange time
+    market_tz: str = ""
+    market_open: str = ""  # HH:MM, exchange time
+    market_close: str = ""
     # Demo mode: the market never closes.
     market_always_open: bool = False
     # The largest quantity one order may ask for (shares).
@@ -154,8 +158,9 @@ class Settings(BaseSettings):
     kyc_verified_cache_s: float = 30.0
     kyc_verified_cache_max: int = 100_000
     kyc_sanctioned_names: tuple[str, ...] = ("IVAN DRAGO", "HANS GRUBER", "AURIC GOLDFINGER")
-    # A PAN-like national id: 5 letters, 4 digits, 1 letter (checked after upper-casing).
-    kyc_national_id_pattern: str = r"^[A-Z]{5}[0-9]{4}[A-Z]$"
+    # Matched after removing spaces and upper-casing; the format is what a refusal tells.
+    kyc_national_id_pattern: str = ""
+    kyc_national_id_format: str = ""
     # A date of birth older than this is refused at submission as implausible.
     kyc_age_max_years: int = Field(default=130, ge=1)
     # The in-process reviewer: how often it looks for pending records and how many it takes.
@@ -460,6 +465,31 @@ class Settings(BaseSettings):
     def dlq_topic(self, topic: str) -> str:
         """The dead-letter topic of a source topic."""
         return topic + self.dlq_suffix
+
+    @property
+    def profile(self) -> MarketProfile:
+        """The market profile the settings were read with."""
+        return PROFILES[self.market_profile]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_the_profile(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("market_profile", cls.model_fields["market_profile"].default)
+        profile = PROFILES.get(name)
+        if profile is None:
+            return data  # the field's own validation names the allowed profiles
+        defaults = {
+            "currency": profile.currency,
+            "market_tz": profile.tz,
+            "market_open": profile.open_at,
+            "market_close": profile.close_at,
+            "kyc_national_id_pattern": profile.national_id_pattern,
+            "kyc_national_id_format": profile.national_id_format,
+        }
+        # An empty value (a variable set to nothing) also takes the profile's.
+        return {**data, **{k: v for k, v in defaults.items() if not data.get(k)}}
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:

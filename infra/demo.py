@@ -24,10 +24,10 @@ from infra import onboarding
 log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_S = 30.0
+# The national id comes from the market profile (its format differs per exchange).
 KYC_DETAILS = {
     "full_name": "Demo Trader",
     "date_of_birth": "1990-04-01",
-    "national_id": "ABCDE1234F",
     "address": "1 Loopback Road, 127.0.0.1",
 }
 
@@ -88,7 +88,8 @@ async def _make(http: httpx.AsyncClient, settings: Settings) -> DemoTrader:
         local, _, domain = email.partition("@")
         email = f"{local}+{uuid.uuid4().hex[:6]}@{domain}"
         user = await onboarding.sign_up_with_2fa(http, email, settings.demo_password)
-    await onboarding.pass_kyc(http, user, KYC_DETAILS)
+    details = KYC_DETAILS | {"national_id": settings.profile.national_id_example}
+    await onboarding.pass_kyc(http, user, details)
     await onboarding.deposit(http, user, settings.demo_cash)
     holdings = dict(settings.demo_holdings)
     if holdings:

@@ -28,8 +28,8 @@ class KycRequest(BaseModel):
                 {
                     "full_name": "Alice Example",
                     "date_of_birth": "1990-04-01",
-                    "national_id": "ABCDE1234F",
-                    "address": "1 Market Street, Mumbai",
+                    "national_id": "123-45-6789",
+                    "address": "1 Market Street, New York",
                 }
             ]
         }
@@ -37,7 +37,15 @@ class KycRequest(BaseModel):
 
     full_name: Annotated[str, Field(min_length=1, max_length=NAME_CHARS_MAX)]
     date_of_birth: date
-    national_id: Annotated[str, Field(min_length=1, max_length=NATIONAL_ID_CHARS_MAX)]
+    national_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=NATIONAL_ID_CHARS_MAX,
+            description="In the market profile's format: SSN 999-99-9999 on NYSE,"
+            " PAN AAAAA9999A on NSE; spaces and letter case are ignored.",
+        ),
+    ]
     address: Annotated[str, Field(min_length=1, max_length=ADDRESS_CHARS_MAX)]
 
 

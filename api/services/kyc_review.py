@@ -3,7 +3,8 @@
 Every ``kyc_review_poll_interval_ms`` it claims up to ``kyc_review_batch_max`` records that have
 waited ``kyc_review_delay_ms`` with ``FOR UPDATE SKIP LOCKED``, so any number of API nodes can
 run it side by side without reviewing a record twice. Rules, in order: age at least
-``kyc_age_min_years``; national id matching ``kyc_national_id_pattern``; name not on
+``kyc_age_min_years``; national id matching ``kyc_national_id_pattern`` (the market profile's
+format unless set); name not on
 ``kyc_sanctioned_names`` (case and spacing ignored). A record that cannot be processed (say, its
 key is not configured here) is logged, left PENDING and retried after ``kyc_review_retry_ms``.
 """
@@ -49,7 +50,7 @@ def rejection_reason(details: KycDetails, today: date, settings: Settings) -> st
         return f"age: applicant is under {settings.kyc_age_min_years} years old"
     national_id = "".join(details.national_id.split()).upper()
     if re.fullmatch(settings.kyc_national_id_pattern, national_id) is None:
-        return "national_id: not in the expected format (5 letters, 4 digits, 1 letter)"
+        return f"national_id: not in the expected format ({settings.kyc_national_id_format})"
     sanctioned = {_name_key(name) for name in settings.kyc_sanctioned_names}
     if _name_key(details.full_name) in sanctioned:
         return "sanctions: the name is on the sanctions list"

@@ -33,7 +33,6 @@ PASSWORD = "chaos suite passphrase 2026"
 KYC_BODY = {
     "full_name": "Chaos Trader",
     "date_of_birth": "1990-04-01",
-    "national_id": "CHAOS1234X",
     "address": "1 Loopback Road, 127.0.0.1",
 }
 HTTP_TIMEOUT_S = 30.0
@@ -76,7 +75,8 @@ async def make_trader(
     """One trader through the API: signup, login, TOTP enrol + verify, KYC, deposit."""
     email = f"chaos-{uuid.uuid4().hex[:12]}@example.com"
     user = await onboarding.sign_up_with_2fa(http, email, PASSWORD)
-    await onboarding.pass_kyc(http, user, KYC_BODY)
+    kyc = {**KYC_BODY, "national_id": settings.profile.national_id_example}
+    await onboarding.pass_kyc(http, user, kyc)
     if deposit_via_api:
         await onboarding.deposit(http, user, cash)
     else:

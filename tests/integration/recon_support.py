@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,8 +26,21 @@ from streams.settlement import settle_report
 from tests.integration.settle_support import Exchange, place_order, setup_user
 
 DAY = date(2024, 9, 16)
-# 2024-09-16 10:00 Asia/Kolkata: inside the session of DAY.
-T0_NS = int(datetime(2024, 9, 16, 4, 30, tzinfo=UTC).timestamp()) * 1_000_000_000
+_PROFILE = Settings()
+# Half an hour into the session of DAY, in the market profile's hours.
+T0_NS = (
+    int(
+        (
+            datetime.combine(
+                DAY,
+                time.fromisoformat(_PROFILE.market_open),
+                tzinfo=ZoneInfo(_PROFILE.market_tz),
+            )
+            + timedelta(minutes=30)
+        ).timestamp()
+    )
+    * 1_000_000_000
+)
 SEED = 11
 # (symbol, side, order quantity, fills as (qty, price)).
 ORDERS = (

@@ -11,6 +11,7 @@ import pytest
 from psycopg import errors
 
 from core import ledger
+from core.market_profile import PROFILES
 from infra import migrate
 
 pytestmark = pytest.mark.integration
@@ -137,18 +138,17 @@ def test_each_migration_file_can_run_again_on_a_migrated_database(db_dsn: str) -
             conn.execute(path.read_text())  # several statements, no parameters
             conn.commit()
         assert _tables(conn) >= EXPECTED_TABLES
-        assert _count(conn, "ledger_accounts") == 3  # the seeded system accounts, once
+        # The seeded system accounts, once: three per market profile's currency.
+        assert _count(conn, "ledger_accounts") == 3 * len(PROFILES)
 
 
-def test_system_ledger_accounts_are_seeded(conn: Conn) -> None:
+def test_every_market_profiles_currency_has_its_system_accounts(conn: Conn) -> None:
     rows = conn.execute(
-        "SELECT kind, currency FROM ledger_accounts WHERE user_id IS NULL ORDER BY kind"
+        "SELECT kind, currency FROM ledger_accounts WHERE user_id IS NULL ORDER BY kind, currency"
     ).fetchall()
-    assert rows == [
-        ("EXCHANGE_CLEARING", "USD"),
-        ("FEES", "USD"),
-        ("PAYMENT_GATEWAY_CLEARING", "USD"),
-    ]
+    kinds = ("EXCHANGE_CLEARING", "FEES", "PAYMENT_GATEWAY_CLEARING")
+    currencies = sorted({profile.currency for profile in PROFILES.values()})
+    assert rows == [(kind, currency) for kind in kinds for currency in currencies]
 
 
 def test_balanced_journal_transaction_commits(

@@ -133,7 +133,8 @@ def test_settings_env_makes_a_child_read_the_same_settings(
     settings = Settings(
         pg_port=12345,
         market_always_open=True,
-        market_holidays=("2026-01-26",),
+        market_profile="NSE",
+        market_open="10:00",
         order_value_max=Decimal("123.45"),
     )
     for name, value in settings_env(settings).items():

@@ -87,16 +87,13 @@ def test_always_open_is_open_at_any_time_and_opens_now() -> None:
     assert next_open(cal, sunday_night) == sunday_night
 
 
-def test_the_calendar_is_read_from_the_settings() -> None:
-    settings = Settings(
-        market_tz="Asia/Kolkata",
-        market_open="10:00",
-        market_close="11:00",
-        market_holidays=("2024-09-17",),
-    )
+def test_hours_set_alone_override_the_profiles() -> None:
+    settings = Settings(market_profile="NSE", market_open="10:00", market_close="11:00")
     cal = calendar_from_settings(settings)
     assert cal.open_at == time(10, 0) and cal.close_at == time(11, 0)
-    assert next_open(cal, at(MONDAY, 12, 0)) == at(date(2024, 9, 18), 10, 0)
+    assert next_open(cal, at(MONDAY, 12, 0)) == at(date(2024, 9, 17), 10, 0)
+    # 2024-10-02 (Gandhi Jayanti, a Wednesday) is an NSE holiday in the library.
+    assert next_open(cal, at(date(2024, 10, 1), 12, 0)) == at(date(2024, 10, 3), 10, 0)
 
 
 def test_a_naive_now_is_refused() -> None:

@@ -18,7 +18,7 @@ def _details(**changes: object) -> KycDetails:
     values: dict[str, object] = {
         "full_name": "Alice Example",
         "date_of_birth": date(1990, 4, 1),
-        "national_id": "ABCDE1234F",
+        "national_id": SETTINGS.profile.national_id_example,
         "address": "1 Market Street",
         **changes,
     }
@@ -37,13 +37,11 @@ def test_age_counts_full_years_only() -> None:
         ({}, None),
         ({"date_of_birth": date(2006, 9, 15)}, None),
         ({"date_of_birth": date(2006, 9, 16)}, "age"),
-        ({"national_id": "ABCD12345F"}, "national_id"),
-        ({"national_id": "abcde1234f"}, None),
         ({"full_name": "Auric  goldfinger"}, "sanctions"),
         ({"full_name": "Auric Goldfingers"}, None),
     ],
 )
-def test_rules(changes: dict[str, object], reason_start: str | None) -> None:
+def test_rules_of_any_profile(changes: dict[str, object], reason_start: str | None) -> None:
     reason = rejection_reason(_details(**changes), TODAY, SETTINGS)
 
     if reason_start is None:

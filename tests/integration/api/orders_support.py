@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
 from confluent_kafka import Consumer, Message
 
-from core.calendar import calendar_from_settings
 from core.instruments import DEFAULT_INSTRUMENTS, Instrument, seed_instruments
 from core.ledger import AccountKind, TxnKind, deposit_entries, post, system, user
 from core.money import notional
@@ -152,10 +152,14 @@ async def serve_client(settings: Settings, **updates: Any) -> AsyncIterator[http
             yield http
 
 
-def closed_today(settings: Settings) -> dict[str, object]:
-    """Settings updates that close the market all of today (exchange time)."""
-    today = datetime.now(UTC).astimezone(calendar_from_settings(settings).tz).date()
-    return {"market_always_open": False, "market_holidays": (today.isoformat(),)}
+def closed_now(settings: Settings) -> dict[str, object]:
+    """Settings updates that close the market now: a one-minute session twelve hours away."""
+    hour = (datetime.now(UTC).astimezone(ZoneInfo(settings.market_tz)).hour + 12) % 24
+    return {
+        "market_always_open": False,
+        "market_open": f"{hour:02d}:00",
+        "market_close": f"{hour:02d}:01",
+    }
 
 
 def wallet(db_dsn: str, user_id: int) -> tuple[Decimal, Decimal]:

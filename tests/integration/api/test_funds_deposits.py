@@ -196,7 +196,7 @@ def _event(intent_id: str, payment_id: str, amount: str) -> bytes:
             "kind": "DEPOSIT",
             "status": "SUCCEEDED",
             "amount": amount,
-            "currency": "USD",
+            "currency": Settings().currency,  # the wallet's: the market profile's
         }
     ).encode()
 

@@ -42,7 +42,7 @@ async def _walk(
 
 
 async def test_the_wallet_shows_balance_locked_and_available(
-    client: httpx.AsyncClient, make_user: MakeUser, db_dsn: str
+    client: httpx.AsyncClient, make_user: MakeUser, db_dsn: str, api_settings: Settings
 ) -> None:
     alice = await make_user(cash=Decimal("100"))
     async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
@@ -54,14 +54,14 @@ async def test_the_wallet_shows_balance_locked_and_available(
                 user(AccountKind.CASH_AVAILABLE, alice.id, Decimal(-30)),
                 user(AccountKind.CASH_LOCKED, alice.id, Decimal(30)),
             ],
-            currency="USD",
+            currency=api_settings.currency,
             external_ref="test-reserve",
         )
 
     response = await client.get("/v1/wallet", headers=alice.headers)
 
     assert response.json() == {
-        "currency": "USD",
+        "currency": api_settings.currency,
         "balance": "100.0000",
         "locked": "30.0000",
         "available": "70.0000",

@@ -17,7 +17,7 @@ from core.settings import Settings
 from tests.integration.api.conftest import MakeUser
 from tests.integration.api.orders_support import (
     assert_invariants_hold,
-    closed_today,
+    closed_now,
     deposit,
     give_shares,
     holding,
@@ -275,7 +275,7 @@ async def test_a_closed_market_refuses_an_order_with_the_next_open(
     api_settings: Settings, make_user: MakeUser
 ) -> None:
     alice = await make_user(cash=D("1000"))
-    closed = closed_today(api_settings)
+    closed = closed_now(api_settings)
     calendar = calendar_from_settings(api_settings.model_copy(update=closed))
     opens = next_open(calendar, datetime.now(UTC))
 
@@ -291,7 +291,7 @@ async def test_an_amo_is_accepted_while_closed_and_held_until_the_next_open(
     api_settings: Settings, make_user: MakeUser, db_dsn: str
 ) -> None:
     alice = await make_user(cash=D("1000"))
-    closed = closed_today(api_settings)
+    closed = closed_now(api_settings)
     opens = next_open(
         calendar_from_settings(api_settings.model_copy(update=closed)), datetime.now(UTC)
     )
@@ -446,7 +446,7 @@ async def test_canceling_an_amo_before_the_open_withdraws_it_and_releases_the_re
     api_settings: Settings, make_user: MakeUser, db_dsn: str
 ) -> None:
     alice = await make_user(cash=D("1000"))
-    async with serve_client(api_settings, **closed_today(api_settings)) as http:
+    async with serve_client(api_settings, **closed_now(api_settings)) as http:
         amo = (await place(http, alice, order_body(amo=True))).json()
 
         cancel = await http.delete(f"/v1/orders/{amo['id']}", headers=alice.headers)

@@ -16,7 +16,7 @@ from core.settings import Settings
 from streams.outbox_relay import make_producer, publish_batch
 from tests.integration.api.conftest import MakeUser
 from tests.integration.api.orders_support import (
-    closed_today,
+    closed_now,
     order_body,
     place,
     read_topic,
@@ -83,7 +83,7 @@ async def test_an_amo_is_published_only_once_the_open_comes(
     api_settings: Settings, make_user: MakeUser, db_dsn: str
 ) -> None:
     alice = await make_user(cash=D("1000"))
-    async with serve_client(api_settings, **closed_today(api_settings)) as http:
+    async with serve_client(api_settings, **closed_now(api_settings)) as http:
         amo = (await place(http, alice, order_body(amo=True))).json()
 
     with relay(api_settings) as publish:
