@@ -135,7 +135,9 @@ class Simulator:
                 log.exception("the end-of-day trade report failed")
 
     def _demo_close_timer(self) -> None:
-        while not self._stop.wait(self.settings.sim_demo_close_interval_s):
+        wait_s = self.settings.sim_demo_close_first_s
+        while not self._stop.wait(wait_s):
+            wait_s = self.settings.sim_demo_close_interval_s
             try:
                 self.demo_close()
             except TradeReportError:
