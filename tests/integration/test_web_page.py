@@ -77,7 +77,7 @@ def system(
     new_topic: Callable[[int], str],
     services: Callable[[str, Settings, str], Service],
     tmp_path: Path,
-) -> Iterator[str]:
+) -> Iterator[tuple[Settings, str]]:
     """Gateway, exchange, bridge, relay, stream worker and API on this test's database."""
     with (
         worker_topics(bridge_settings, new_topic) as made,
@@ -94,7 +94,7 @@ def system(
         with running_worker(settings, db_dsn, made, tmp_path):
             api = serve(settings)
             try:
-                yield next(api)
+                yield settings, next(api)
             finally:
                 api.close()
 
@@ -174,11 +174,11 @@ def _enrol_two_factor(page: Page) -> pyotp.TOTP:
     return totp
 
 
-def _pass_kyc(page: Page) -> None:
+def _pass_kyc(page: Page, national_id: str) -> None:
     expect(page.locator("#kyc-status")).to_have_attribute("data-status", "NONE")
     page.fill("#kyc-name", "Alice Example")
     page.fill("#kyc-dob", "1990-04-01")
-    page.fill("#kyc-id", "ABCDE1234F")
+    page.fill("#kyc-id", national_id)
     page.fill("#kyc-address", "1 Market Street, Mumbai")
     page.click("#kyc-submit")
     status = page.locator("#kyc-status")
@@ -350,9 +350,9 @@ def _log_out_and_back_in(page: Page, email: str, totp: pyotp.TOTP) -> None:
 
 
 def test_a_stranger_signs_up_enrols_2fa_passes_kyc_funds_and_fills_an_order_in_the_page(
-    system: str,
+    system: tuple[Settings, str],
 ) -> None:
-    url = system
+    settings, url = system
     email = f"new-{uuid.uuid4().hex[:10]}@example.com"
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     for shot in SHOTS.values():
@@ -368,7 +368,7 @@ def test_a_stranger_signs_up_enrols_2fa_passes_kyc_funds_and_fills_an_order_in_t
             page.goto(f"{url}/app/")
             _sign_up(page, email)
             totp = _enrol_two_factor(page)
-            _pass_kyc(page)
+            _pass_kyc(page, settings.profile.national_id_example)
             _fund(page)
             off_the_ticker = _edit_watchlist(page)
             _create_and_revoke_api_key(page)

@@ -1,4 +1,4 @@
--- depends: 0025_auth_sessions
+-- depends: 0026_system_accounts_inr
 --
 -- Each user's watchlist: the symbols the web page's ticker follows, in the user's order.
 -- watchlists has a row once a user saved a list (an empty one included); without a row the API
