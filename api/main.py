@@ -20,7 +20,17 @@ from api.feeds.order_feed import OrderFeed
 from api.feeds.price_feed import PriceFeed
 from api.feeds.price_hub import PriceHub, send_heartbeats
 from api.feeds.price_stream import watch_shutdown
-from api.routers import api_keys, auth, funds, kyc, market, orders, portfolio, stream
+from api.routers import (
+    api_keys,
+    auth,
+    funds,
+    kyc,
+    market,
+    orders,
+    portfolio,
+    stream,
+    watchlist,
+)
 from api.security.ratelimit import close_rate_limiter, make_rate_limiter
 from api.security.revocations import RevokedSessions
 from api.services.kyc_review import run_reviewer
@@ -108,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics.install(app)
     # Added last, so outside the metrics: a handed-off stream runs after the request is counted.
     app.add_middleware(StreamHandoff)
-    for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream):
+    for module in (auth, api_keys, kyc, funds, orders, market, portfolio, stream, watchlist):
         app.include_router(module.router, responses=errors.ROUTE_RESPONSES)
     docs_ui.install(app, TITLE)
 

@@ -347,6 +347,11 @@ class Settings(BaseSettings):
     # And the most buckets of the asked width one range may span (1s over a year is refused).
     candles_range_buckets_max: int = Field(default=100_000, ge=1)
     quotes_symbols_max: int = Field(default=200, ge=1, le=10_000)
+    # The web page's watchlist: the most symbols one user may keep (each is a ticker tile and a
+    # symbol of the page's one price stream, below stream_symbols_per_client_max), and how many
+    # of the first active instruments a user who never saved a list is shown.
+    watchlist_symbols_max: int = Field(default=30, ge=1, le=100)
+    watchlist_default_count: int = Field(default=10, ge=0, le=100)
 
     # Issue 3: order throughput. Verified access tokens kept per API process until they expire
     # (a JWT decode is a noticeable share of an order's CPU); at the maximum the cache is emptied.

@@ -1,78 +1,95 @@
-// The API client: the bearer token (kept in sessionStorage, never in a URL) and JSON requests.
+// The API client: JSON requests with the session's bearer token, renewed once on an expired
+// token, and refusals turned into sentences for people (errors.js).
 
-const TOKEN_KEY = "broker.token";
-const EMAIL_KEY = "broker.email";
+import { OFFLINE, humanMessage } from "./errors.js";
+import * as session from "./session.js";
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
-    super(detail || code || `HTTP ${status}`);
+  constructor(status, code, message) {
+    super(message);
     this.status = status;
     this.code = code;
   }
 }
 
-export function token() {
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-export function sessionEmail() {
-  return sessionStorage.getItem(EMAIL_KEY) || "";
-}
-
-export function forget() {
-  sessionStorage.removeItem(TOKEN_KEY);
-  sessionStorage.removeItem(EMAIL_KEY);
-}
+// 401 codes that end the session; any other 401 with a session is an expired or unreadable
+// access token, worth one renewal.
+const SESSION_OVER = new Set(["session_ended", "refresh_token_reused", "invalid_refresh_token"]);
 
 let onUnauthorized = () => {};
 
-/** Register what to do when the API answers 401 (the token expired or was revoked). */
+/** Register what to do when the session is over (the server refused it, renewal failed). */
 export function whenUnauthorized(handler) {
   onUnauthorized = handler;
 }
 
 export function authHeaders() {
-  const value = token();
+  const value = session.accessToken();
   return value ? { Authorization: `Bearer ${value}` } : {};
 }
 
-async function errorOf(response) {
-  let body = null;
+async function envelopeOf(response) {
   try {
-    body = await response.json();
+    return await response.json();
   } catch {
-    // Not JSON (a proxy's page): the status alone says enough.
+    return null; // not JSON (a proxy's page): the status alone says enough
   }
-  if (body && typeof body.detail === "string") return new ApiError(response.status, body.error, body.detail);
-  if (body && Array.isArray(body.detail)) {
-    // FastAPI's validation errors: name the fields and why.
-    const reasons = body.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`);
-    return new ApiError(response.status, "invalid_request", reasons.join("; "));
-  }
-  return new ApiError(response.status, null, `HTTP ${response.status}`);
 }
 
-/** A JSON request to the API; throws ApiError with the server's reason on a non-2xx answer. */
-export async function request(path, { method = "GET", body, headers = {} } = {}) {
+async function send(path, method, body, headers) {
   const init = { method, headers: { ...authHeaders(), ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
-  if (response.status === 401 && token()) onUnauthorized();
-  if (!response.ok) throw await errorOf(response);
+  try {
+    return await fetch(path, init);
+  } catch {
+    throw new ApiError(0, "offline", OFFLINE);
+  }
+}
+
+/** A JSON request to the API; throws ApiError with a sentence for people on a refusal. */
+export async function request(path, { method = "GET", body, headers = {} } = {}) {
+  const hadSession = session.active();
+  if (hadSession && session.stale()) await session.renew();
+  let response = await send(path, method, body, headers);
+  let envelope = response.ok ? null : await envelopeOf(response);
+  const code = envelope?.error ?? null;
+  if (response.status === 401 && hadSession && code === "unauthenticated") {
+    // Sent again with the same headers (an order keeps its idempotency key), once.
+    if (await session.renew()) {
+      response = await send(path, method, body, headers);
+      envelope = response.ok ? null : await envelopeOf(response);
+    }
+  }
+  const over = SESSION_OVER.has(envelope?.error) || envelope?.error === "unauthenticated";
+  if (response.status === 401 && hadSession && over) {
+    onUnauthorized(envelope?.error);
+  }
+  if (!response.ok) throw new ApiError(response.status, envelope?.error ?? null, humanMessage(response.status, envelope));
   return response.status === 204 ? null : response.json();
 }
 
-/** Log in with email, password and TOTP code; keeps the token for this browser tab. */
+/** Log in with email, password and (once 2FA is set up) a TOTP code; keeps the session. */
 export async function login(email, password, totpCode) {
   const body = { email, password };
   if (totpCode) body.totp_code = totpCode;
   const answer = await request("/v1/auth/login", { method: "POST", body });
-  sessionStorage.setItem(TOKEN_KEY, answer.access_token);
-  sessionStorage.setItem(EMAIL_KEY, email);
+  await session.begin(answer, email);
   return answer;
+}
+
+/** End the session on the server (best effort), then forget it here. */
+export async function logout() {
+  if (session.active()) {
+    try {
+      await request("/v1/auth/logout", { method: "POST" });
+    } catch {
+      // Already ended, or the server is away: the tokens are dropped here all the same.
+    }
+  }
+  session.forget();
 }
 
 /** A fresh idempotency key; crypto.randomUUID needs a secure context, so fall back to random bytes. */

@@ -31,3 +31,15 @@ export const show = (decimal) => (decimal === null || decimal === undefined ? "â
 export function timeOf(iso) {
   return iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : "";
 }
+
+/** Show one of the page's views (the elements of class "view") and hide the others. */
+export function showView(id) {
+  for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== id;
+}
+
+/** Put a sentence in a message element; `error` picks the error style. */
+export function say(selector, text, error = false) {
+  const node = $(selector);
+  node.textContent = text;
+  node.classList.toggle("error", error);
+}

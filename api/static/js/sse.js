@@ -2,6 +2,8 @@
 // (EventSource cannot). Reconnects with Last-Event-ID after a dropped connection.
 
 import { authHeaders } from "./api.js";
+import { humanMessage } from "./errors.js";
+import { renew } from "./session.js";
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
@@ -32,23 +34,29 @@ export function follow(path, onEvent, onState = () => {}) {
   const controller = new AbortController();
   let lastId = null;
   let retryMs = RETRY_MIN_MS;
+  let renewedLast = false;
 
   async function once() {
     const headers = { ...authHeaders(), Accept: "text/event-stream" };
     if (lastId !== null) headers["Last-Event-ID"] = lastId;
     const response = await fetch(path, { headers, signal: controller.signal, cache: "no-store" });
-    if (response.status === 401) throw Object.assign(new Error("unauthorized"), { fatal: true });
+    if (response.status === 401) {
+      // An expired access token: renew it once and reconnect at once; else the session is over.
+      if (await renew()) throw Object.assign(new Error("renewed"), { renewed: true });
+      throw Object.assign(new Error("unauthorized"), { fatal: true });
+    }
     if (!response.ok) {
-      let reason = `HTTP ${response.status}`;
+      let envelope = null;
       try {
-        reason = (await response.json()).detail || reason;
+        envelope = await response.json();
       } catch {
-        // keep the status as the reason
+        // not an envelope: the status says enough
       }
-      throw new Error(reason);
+      throw new Error(humanMessage(response.status, envelope));
     }
     onState("live");
     retryMs = RETRY_MIN_MS;
+    renewedLast = false;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
@@ -84,6 +92,10 @@ export function follow(path, onEvent, onState = () => {}) {
         if (error.fatal) {
           onState("closed", error.message);
           return;
+        }
+        if (error.renewed && !renewedLast) {
+          renewedLast = true; // a second 401 right after a renewal waits like any failure
+          continue;
         }
         onState("retrying", error.message);
       }

@@ -1,5 +1,6 @@
 // The live ticker: one tile per watched symbol, updated from the price stream.
 
+import { formatPrice, parse } from "./decimal.js";
 import { $, el } from "./dom.js";
 
 const tiles = new Map(); // symbol -> {node, price}
@@ -28,7 +29,8 @@ export function showPrice(symbol, price) {
   if (!tile || price === tile.price) return;
   const previous = tile.price;
   tile.price = price;
-  tile.priceNode.textContent = price;
+  // The same text as the portfolio's Last column, so the two never read differently.
+  tile.priceNode.textContent = formatPrice(parse(price));
   tile.updates += 1;
   tile.node.dataset.updates = String(tile.updates);
   if (previous !== null) {
