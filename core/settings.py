@@ -267,7 +267,7 @@ class Settings(BaseSettings):
     sim_demo_close_interval_s: int = Field(default=3600, ge=0)
     # The first demo close comes this soon after the simulator starts, so a reconciliation run
     # shows in Dagster minutes after `make up`; the next ones every interval.
-    sim_demo_close_first_s: int = Field(default=120, ge=1)
+    sim_demo_close_first_s: int = Field(default=60, ge=1)
     # How long `python -m infra close-day` waits for the simulator's trade report to land.
     sim_close_day_timeout_s: float = Field(default=30.0, gt=0)
     # Market orders above this size fill in several executions of at most this size.

@@ -38,6 +38,7 @@ def _succeeded_runs(settings: Settings) -> list[dict[str, Any]]:
     return runs
 
 
+@pytest.mark.timeout(SHOWN_WITHIN_S + WAIT_SLACK_S + 60)
 def test_a_succeeded_reconciliation_run_shows_within_five_minutes_of_the_run_command(
     topology: Settings,
 ) -> None:
