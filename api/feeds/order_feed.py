@@ -24,13 +24,13 @@ from psycopg.rows import dict_row
 from api.services.order_models import OrderOut
 from api.services.order_queries import ORDER_COLUMNS, order_from_row
 from core.db import AsyncPool
+from core.pg_listen import listen
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # The channel migration 0015 notifies on.
 ORDERS_CHANNEL = "orders_changed"
-RETRY_BACKOFF_MS_MIN = 50
 _READ_ORDER = sql.SQL("SELECT {} FROM orders WHERE id = %s").format(sql.SQL(ORDER_COLUMNS))
 
 
@@ -117,26 +117,24 @@ class OrderFeed:
                 await self._task
 
     async def _run(self) -> None:
-        backoff_ms = RETRY_BACKOFF_MS_MIN
         first = True
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._settings.pg_dsn, autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {ORDERS_CHANNEL}")
-                    if not first:
-                        self._resync_all("the order feed reconnected; updates may be missing")
-                    first = False
-                    self.listening.set()
-                    backoff_ms = RETRY_BACKOFF_MS_MIN
-                    async for notify in conn.notifies():
-                        await self._dispatch(notify.payload)
-            except (psycopg.Error, OSError) as exc:
-                self.listening.clear()
-                log.warning("order feed: %s; retrying in %d ms", exc, backoff_ms)
-                await asyncio.sleep(backoff_ms / 1000)
-                backoff_ms = min(backoff_ms * 2, self._settings.order_feed_retry_backoff_ms_max)
+
+        async def on_listening(_: psycopg.AsyncConnection[Any]) -> None:
+            nonlocal first
+            if not first:
+                self._resync_all("the order feed reconnected; updates may be missing")
+            first = False
+            self.listening.set()
+
+        await listen(
+            self._settings.pg_dsn,
+            ORDERS_CHANNEL,
+            on_listening=on_listening,
+            on_notify=self._dispatch,
+            on_lost=self.listening.clear,
+            backoff_ms_max=self._settings.order_feed_retry_backoff_ms_max,
+            what="order feed",
+        )
 
     async def _dispatch(self, payload: str) -> None:
         # Every API process hears every order change: the order is validated only when a

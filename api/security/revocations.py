@@ -4,7 +4,8 @@ A revocation (logout, "log out everywhere", a password change, a reused refresh 
 ``auth_sessions``, whose trigger notifies ``auth_session_revoked`` (sql/migrations/0025). Each
 API process LISTENs on one connection and keeps the ids of sessions revoked within an access
 token's lifetime, so checking a token costs no round trip. While that connection is down the
-set may be stale: the check then asks PostgreSQL itself.
+set may be stale: the check then asks PostgreSQL itself. LISTEN comes before the load of the
+recently ended sessions (``core.pg_listen``): a revocation between the two is heard, not lost.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 import psycopg
 
 from api.exceptions import UnauthenticatedError
 from api.security.tokens import Principal
 from core.db import AsyncPool
+from core.pg_listen import listen
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "auth_session_revoked"
-RETRY_BACKOFF_MS_MIN = 50
 _RECENTLY_REVOKED = (
     "SELECT id::text FROM auth_sessions WHERE revoked_at > now() - make_interval(secs => %s)"
 )
@@ -78,25 +80,21 @@ class RevokedSessions:
                 await self._task
 
     async def _run(self) -> None:
-        backoff_ms = RETRY_BACKOFF_MS_MIN
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._settings.pg_dsn, autocommit=True
-                ) as conn:
-                    # LISTEN before loading: a revocation between the two is heard, not lost.
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    cursor = await conn.execute(
-                        _RECENTLY_REVOKED, (self._settings.access_token_ttl_s,)
-                    )
-                    for (sid,) in await cursor.fetchall():
-                        self.add(str(sid))
-                    self.listening.set()
-                    backoff_ms = RETRY_BACKOFF_MS_MIN
-                    async for notify in conn.notifies():
-                        self.add(notify.payload)
-            except (psycopg.Error, OSError) as exc:
-                self.listening.clear()
-                log.warning("session revocations: %s; retrying in %d ms", exc, backoff_ms)
-                await asyncio.sleep(backoff_ms / 1000)
-                backoff_ms = min(backoff_ms * 2, self._settings.session_listen_retry_backoff_ms_max)
+        async def on_listening(conn: psycopg.AsyncConnection[Any]) -> None:
+            cursor = await conn.execute(_RECENTLY_REVOKED, (self._settings.access_token_ttl_s,))
+            for (sid,) in await cursor.fetchall():
+                self.add(str(sid))
+            self.listening.set()
+
+        async def on_notify(session_id: str) -> None:
+            self.add(session_id)
+
+        await listen(
+            self._settings.pg_dsn,
+            CHANNEL,
+            on_listening=on_listening,
+            on_notify=on_notify,
+            on_lost=self.listening.clear,
+            backoff_ms_max=self._settings.session_listen_retry_backoff_ms_max,
+            what="session revocations",
+        )
