@@ -304,6 +304,7 @@ def test_in_always_open_mode_a_report_lands_on_its_own(
         new_topic(1),
         tmp_path,
         market_always_open=True,
+        sim_demo_close_first_s=1,
         sim_demo_close_interval_s=1,
     )
     sim = Simulator(settings)
