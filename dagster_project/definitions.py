@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from core.settings import get_settings
 from dagster_project.ledger import ledger, ledger_invariants
@@ -43,6 +43,9 @@ defs = Definitions(
     jobs=[reconciliation_job],
     schedules=[nightly_reconciliation],
     sensors=[trade_report_sensor],
+    # One process per run, not one per step: each step process would import Dagster, Polars
+    # and Great Expectations again (seconds each on a small host) for a few milliseconds of work.
+    executor=in_process_executor,
     resources={
         "postgres": postgres_from_settings(),
         "landing": landing_from_settings(_settings),

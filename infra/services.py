@@ -36,6 +36,22 @@ def start(settings: Settings) -> None:
     started = supervise.start_deferred(settings)
     if started:
         log.info("starting now that trading is served: %s", ", ".join(started))
+        # Returning once they serve leaves a calm system to the caller (a person, a test).
+        try:
+            procs.wait_until(
+                lambda: dagster_ready(settings), settings.supervisor_ready_timeout_s, "Dagster"
+            )
+        except procs.InfraError:
+            log.warning("Dagster's UI does not answer yet; it keeps starting (make status)")
+
+
+def dagster_ready(settings: Settings) -> bool:
+    """True when Dagster's UI answers through the front."""
+    url = f"http://{settings.dagster_host}:{settings.dagster_port}/server_info"
+    try:
+        return httpx.get(url, timeout=READY_PROBE_TIMEOUT_S).status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False
 
 
 def front_ready(settings: Settings) -> bool:
