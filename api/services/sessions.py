@@ -90,8 +90,9 @@ async def open_session(
 async def refresh(pool: AsyncPool, settings: Settings, token: str) -> TokenPair:
     """A new token pair for a refresh token, which is used up; a reused one ends its session."""
     reused = False
+    token_hash = sessions.digest(token)
     async with pool.connection() as conn, conn.transaction():
-        cursor = await conn.execute(_LOCK_REFRESH, (sessions.digest(token),))
+        cursor = await conn.execute(_LOCK_REFRESH, (token_hash,))
         row = await cursor.fetchone()
         if row is None:
             raise UnauthenticatedError("unknown refresh token", code="invalid_refresh_token")
@@ -105,7 +106,7 @@ async def refresh(pool: AsyncPool, settings: Settings, token: str) -> TokenPair:
         else:
             await conn.execute(
                 "UPDATE auth_refresh_tokens SET used_at = now() WHERE token_hash = %s",
-                (sessions.digest(token),),
+                (token_hash,),
             )
             successor = sessions.new_refresh_token()
             await conn.execute(_INSERT_REFRESH, (sessions.digest(successor), session_id))

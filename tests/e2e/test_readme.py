@@ -57,7 +57,9 @@ def test_the_readme_session_runs_as_written_to_a_filled_order(topology: Settings
     assert "event: snapshot" in result.stdout or "data:" in result.stdout  # the price stream
 
 
-async def _login(settings: Settings, trader: demo.DemoTrader) -> dict[str, object]:
+async def _kyc_and_holdings(
+    settings: Settings, trader: demo.DemoTrader
+) -> tuple[str, dict[str, int]]:
     async with httpx.AsyncClient(
         base_url=settings.front_url, verify=client_ssl_context(settings), timeout=30
     ) as http:
@@ -71,17 +73,16 @@ async def _login(settings: Settings, trader: demo.DemoTrader) -> dict[str, objec
         headers = {"Authorization": f"Bearer {token}"}
         kyc = (await http.get("/v1/kyc", headers=headers)).json()
         portfolio = (await http.get("/v1/portfolio", headers=headers)).json()
-    return {"kyc": kyc["status"], "holdings": portfolio["holdings"]}
+    return str(kyc["status"]), {h["symbol"]: int(h["quantity"]) for h in portfolio["holdings"]}
 
 
 def test_the_demo_trader_is_made_once_and_can_trade_at_once(topology: Settings) -> None:
     made = asyncio.run(demo.ensure(topology))
     again = asyncio.run(demo.ensure(topology))
-    seen = asyncio.run(_login(topology, made))
+    kyc, held = asyncio.run(_kyc_and_holdings(topology, made))
 
     assert again == made  # found, not made twice
-    assert seen["kyc"] == "VERIFIED"
-    held = {h["symbol"]: h["quantity"] for h in seen["holdings"]}  # type: ignore[attr-defined]
+    assert kyc == "VERIFIED"
     assert held == dict(topology.demo_holdings)
     lines = demo.describe(topology, made)
     assert any(made.email in line for line in lines)

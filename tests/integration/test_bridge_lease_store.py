@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 
 import psycopg
 import pytest
 
-from core.contracts import ORDER_COMMANDS, ExecType, ExecutionReport, NewOrder, OrderStatus
+from core.contracts import ORDER_COMMANDS, NewOrder
 from fixbridge.bridge.exceptions import LeaseLostError
 from fixbridge.bridge.lease import LeaseTerms, PgLeaseStore
 from fixbridge.bridge.ports import ResendClaim
 from fixbridge.bridge.store import SentOrders
+from tests.bridge_records import unknown_order_answer
 from tests.integration.test_bridge_harness import insert_order, seed_user_and_instrument
 
 pytestmark = pytest.mark.integration
@@ -105,24 +105,6 @@ def test_orders_are_recorded_as_sent_only_under_the_current_unexpired_epoch(
     assert sorted(rows) == sorted([(first.order_id, 1), (second.order_id, 2)])
 
 
-def _unknown_answer(order: NewOrder) -> ExecutionReport:
-    return ExecutionReport(
-        exec_id=f"E-{order.order_id}",
-        order_id=order.order_id,
-        exec_type=ExecType.ORDER_STATUS,
-        order_status=OrderStatus.REJECTED,
-        symbol=order.symbol,
-        side=order.side,
-        last_qty=0,
-        last_px=None,
-        cum_qty=0,
-        leaves_qty=0,
-        avg_px=Decimal(0),
-        text="unknown order",
-        ts_transact_ns=order.ts_created_ns,
-    )
-
-
 def test_a_never_answered_order_is_resent_once_per_leader_and_an_answered_one_never(
     db_dsn: str, stores: tuple[PgLeaseStore, PgLeaseStore]
 ) -> None:
@@ -134,7 +116,8 @@ def test_a_never_answered_order_is_resent_once_per_leader_and_an_answered_one_ne
     try:
         old.record_sent(silent.order_id, _command(silent))
         old.record_sent(answered.order_id, _command(answered))
-        old.record_report(_unknown_answer(answered))  # any report: the exchange answered
+        # Any report at all: the exchange answered about it.
+        old.record_report(unknown_order_answer(answered.order_id))
         first, again = old.claim_resend(silent.order_id), old.claim_resend(silent.order_id)
         assert first.never_answered and _kept(first) == silent
         assert again == ResendClaim(True, None)  # the same leader sends it once

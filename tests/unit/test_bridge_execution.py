@@ -28,6 +28,7 @@ from fixbridge.bridge.exceptions import UnknownOrderError
 from fixbridge.bridge.execution import OrderRouter, ReportForwarder
 from fixbridge.bridge.ports import ResendClaim
 from fixbridge.bridge.recovery import UnknownOrderAnswers, request_unfinished_statuses
+from tests.bridge_records import unknown_order_answer
 
 NOW_NS = 1_726_459_200_000_000_000
 
@@ -197,24 +198,6 @@ def test_a_report_is_published_before_it_is_recorded_and_a_db_failure_does_not_l
     assert len(store.reports) == 1
 
 
-def _unknown_answer(order_id: str) -> ExecutionReport:
-    return ExecutionReport(
-        exec_id="E-2",
-        order_id=order_id,
-        exec_type=ExecType.ORDER_STATUS,
-        order_status=OrderStatus.REJECTED,
-        symbol="ACME",
-        side=Side.BUY,
-        last_qty=0,
-        last_px=None,
-        cum_qty=0,
-        leaves_qty=0,
-        avg_px=Decimal(0),
-        text="unknown order",
-        ts_transact_ns=NOW_NS,
-    )
-
-
 @pytest.mark.parametrize(
     ("history", "answers", "sent", "forwarded"),
     [
@@ -239,6 +222,6 @@ def test_an_unknown_order_answer_resends_only_an_order_the_exchange_never_answer
         store.record_report(_report(order_id))
     handle = UnknownOrderAnswers(store, sender, ReportForwarder(publisher, store), lambda: NOW_NS)
     for _ in range(answers):
-        handle(_unknown_answer(order_id))
+        handle(unknown_order_answer(order_id, ts_ns=NOW_NS))
     assert sender.sent == [(kind, order_id) for kind, _ in sent]
     assert len(publisher.reports) == forwarded
