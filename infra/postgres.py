@@ -85,6 +85,31 @@ def _prepare_home(settings: Settings) -> None:
     )
 
 
+INCLUDE_FILE = "broker.conf"
+
+
+def server_parameters(settings: Settings) -> dict[str, str]:
+    """The server settings the project sets on every node it runs, whoever starts the node."""
+    return {
+        "shared_buffers": f"{settings.pg_shared_buffers_mb}MB",
+        "max_connections": str(settings.pg_connections_max),
+        "log_min_duration_statement": "1000",
+    }
+
+
+def _write_parameters(settings: Settings) -> None:
+    """Rewrite the include file, so a changed setting also reaches a cluster made before."""
+    conf = data_dir(settings) / "postgresql.conf"
+    include = f"include_if_exists = '{INCLUDE_FILE}'"
+    if include not in conf.read_text():
+        with conf.open("a") as out:
+            out.write(f"\n# The project's parameters (infra/postgres.py)\n{include}\n")
+    lines = [f"{name} = '{value}'" for name, value in server_parameters(settings).items()]
+    (data_dir(settings) / INCLUDE_FILE).write_text(
+        "\n".join(["# Written by infra/postgres.py", *lines, ""])
+    )
+
+
 def _initdb(settings: Settings) -> None:
     if (data_dir(settings) / "PG_VERSION").exists():
         return
@@ -115,15 +140,6 @@ def _initdb(settings: Settings) -> None:
         Path(pwfile.name).unlink(missing_ok=True)
     if result.returncode != 0:
         raise procs.InfraError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
-    conf = data_dir(settings) / "postgresql.conf"
-    with conf.open("a") as out:
-        out.write(
-            "\n# Set by infra/postgres.py\n"
-            f"shared_buffers = {settings.pg_shared_buffers_mb}MB\n"
-            f"max_connections = {settings.pg_connections_max}\n"
-            "listen_addresses = ''\n"  # overridden at start with the configured loopback host
-            "log_min_duration_statement = 1000\n"
-        )
 
 
 def _pg_ctl_running(settings: Settings) -> bool:
@@ -158,6 +174,7 @@ def start(settings: Settings) -> None:
     _prepare_home(settings)
     _initdb(settings)
     if not _pg_ctl_running(settings):
+        _write_parameters(settings)
         # pg_ctl said no server runs, so a postmaster.pid left by a crash is stale, and so is
         # the socket's lock file (which names the dead postmaster; still a zombie, it would
         # read as alive to the new one).
