@@ -281,6 +281,7 @@ def running_workers(
         "BROKER_MODE": settings.mode,
         "BROKER_KAFKA_HOST": settings.kafka_host,
         "BROKER_KAFKA_PORT": str(settings.kafka_port),
+        "BROKER_KAFKA_NODES": str(settings.kafka_nodes),
         "BROKER_PG_HOST": settings.pg_host,
         "BROKER_PG_PORT": str(settings.pg_port),
         "BROKER_PG_DATABASE": database,

@@ -23,6 +23,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET_PREFIX = "dev-only-"  # noqa: S105 - a marker, not a password
 
 
+KAFKA_PORT_STRIDE = 2
+KAFKA_REPLICAS_MAX = 3
+
+
 class Settings(BaseSettings):
     """All configuration of one process; frozen once read."""
 
@@ -46,11 +50,16 @@ class Settings(BaseSettings):
     pg_os_user: str = "postgres"
     pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
 
-    # Kafka: one KRaft node on loopback; the controller listens on its own port.
+    # Kafka: KRaft nodes on loopback, each a broker and a controller. Node i (from 0) listens on
+    # kafka_port + 2i and its controller on kafka_controller_port + 2i, so the defaults interleave.
+    # Three nodes let one die with nothing lost (replication 3, two in sync); one is lighter.
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 59092
     kafka_controller_port: int = 59093
-    kafka_heap_mb: int = 512
+    kafka_nodes: int = Field(default=3, ge=1, le=9)
+    # Where clients find the nodes when they are not all on kafka_host (Docker: one host each).
+    kafka_bootstrap_servers: str | None = None
+    kafka_heap_mb: int = 384
     kafka_version: str = "4.3.1"
 
     topic_ticks: str = "md.ticks"
@@ -444,10 +453,32 @@ class Settings(BaseSettings):
         """The public HTTPS address of the system."""
         return f"https://{self.front_public_host}:{self.front_https_port}"
 
+    def kafka_node_port(self, index: int) -> int:
+        """The client port of Kafka node ``index`` (from 0)."""
+        return self.kafka_port + KAFKA_PORT_STRIDE * index
+
+    def kafka_node_controller_port(self, index: int) -> int:
+        """The controller port of Kafka node ``index`` (from 0)."""
+        return self.kafka_controller_port + KAFKA_PORT_STRIDE * index
+
     @property
     def kafka_bootstrap(self) -> str:
-        """The bootstrap servers string for Kafka clients."""
-        return f"{self.kafka_host}:{self.kafka_port}"
+        """The bootstrap servers string for Kafka clients: every node, so any one may be down."""
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        return ",".join(
+            f"{self.kafka_host}:{self.kafka_node_port(i)}" for i in range(self.kafka_nodes)
+        )
+
+    @property
+    def kafka_replication_factor(self) -> int:
+        """Copies of each partition: three where there are three nodes."""
+        return min(KAFKA_REPLICAS_MAX, self.kafka_nodes)
+
+    @property
+    def kafka_min_insync_replicas(self) -> int:
+        """Copies an acks=all write needs: all but one, so one node may die without refusals."""
+        return max(1, self.kafka_replication_factor - 1)
 
     @property
     def pg_dsn(self) -> str:

@@ -58,16 +58,14 @@ class MarketResource(ConfigurableResource[None]):
 class ExecutionReportsResource(ConfigurableResource[None]):
     """Publishing to the execution-reports topic the settle agent consumes (for heals)."""
 
-    kafka_host: str
-    kafka_port: int
+    bootstrap_servers: str
     topic: str
     actor: str
 
     def publisher(self) -> Publish:
         """A publisher that waits for Kafka's acknowledgement of each report."""
         settings = Settings(
-            kafka_host=self.kafka_host,
-            kafka_port=self.kafka_port,
+            kafka_bootstrap_servers=self.bootstrap_servers,
             topic_execution_reports=self.topic,
         )
         return kafka_publish(settings)
@@ -95,8 +93,7 @@ def market_from_settings(settings: Settings) -> MarketResource:
 def execution_reports_from_settings(settings: Settings) -> ExecutionReportsResource:
     """The execution-reports topic of the settings."""
     return ExecutionReportsResource(
-        kafka_host=settings.kafka_host,
-        kafka_port=settings.kafka_port,
+        bootstrap_servers=settings.kafka_bootstrap,
         topic=settings.topic_execution_reports,
         actor=settings.recon_heal_actor,
     )

@@ -109,6 +109,9 @@ def log_path(settings: Settings, name: str) -> Path:
     }
     if name in servers and not (name == "redis" and supervise.running(settings)):
         return servers[name](settings)
+    kafka_nodes = {f"kafka-{i + 1}": i for i in range(settings.kafka_nodes)}
+    if name in kafka_nodes:
+        return kafka_node.log_file(settings, kafka_nodes[name])
     if name == "supervisor":
         return supervise.own_log(settings)
     return supervise.service_log(settings, name)

@@ -44,7 +44,7 @@ def stop(settings: Settings) -> None:
 def status(settings: Settings, *, redis: bool = True) -> list[str]:
     """A line per server saying whether it runs and where (Redis unless supervised)."""
     lines = [redis_node.status(settings)] if redis else []
-    return [*lines, postgres.status(settings), kafka_node.status(settings)]
+    return [*lines, postgres.status(settings), *kafka_node.status(settings)]
 
 
 def urls(settings: Settings) -> list[str]:

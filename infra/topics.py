@@ -56,7 +56,18 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> l
     missing = [s for s in specs if s.name not in existing]
     if missing:
         futures = admin.create_topics(
-            [NewTopic(s.name, s.partitions, 1, config=s.config) for s in missing],
+            [
+                NewTopic(
+                    s.name,
+                    s.partitions,
+                    settings.kafka_replication_factor,
+                    config={
+                        "min.insync.replicas": str(settings.kafka_min_insync_replicas),
+                        **s.config,
+                    },
+                )
+                for s in missing
+            ],
             operation_timeout=ADMIN_TIMEOUT_S,
             request_timeout=ADMIN_TIMEOUT_S,
         )

@@ -14,10 +14,21 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import ProducerT
 from mode import ServiceT
 
 from core.settings import Settings, get_settings
 from streams.gc_tuning import tune_gc
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """Faust's Kafka producer with acks=all and idempotence, outside transactions too."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        # Faust turns idempotence on only inside its transactions; a retried send of a dead
+        # letter or a conflated price must not be written twice either.
+        return {"acks": "all", "enable_idempotence": True}
 
 
 class StreamsApp(faust.App):
@@ -26,6 +37,9 @@ class StreamsApp(faust.App):
     def __init__(self, app_id: str, *, gc_gen0_threshold: int = 0, **options: Any) -> None:
         super().__init__(app_id, **options)
         self.gc_gen0_threshold = gc_gen0_threshold
+
+    def _new_producer(self) -> ProducerT:
+        return IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         """The services started with the app (called once, at start, after agents registered)."""

@@ -61,11 +61,16 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    """Settings of this session's test stack (BROKER_* variables apply to anything not set here)."""
+    """Settings of this session's test stack (BROKER_* variables apply to anything not set here).
+
+    One Kafka node: these tests prove logic against a real broker; the three-node cluster and
+    its failures are proven by the whole-system tiers (tests/topology.py) and test_local_infra.
+    """
     return Settings(
         mode="test",
         state_dir=PROJECT_ROOT / ".local" / "test" / uuid.uuid4().hex[:8],
         pg_port=free_port(),
+        kafka_nodes=1,
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
         redis_port=free_port(),

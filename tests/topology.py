@@ -24,6 +24,8 @@ from tests.conftest import OWNER_FILE
 from tests.e2e.support import quiet_instrument
 
 PORT_TRIES_MAX = 200
+# The whole system as the run command starts it: three Kafka nodes, so one may die.
+KAFKA_NODES = 3
 # Below Linux's ephemeral range (32768-60999): the chaos suite kills and restarts Kafka,
 # PostgreSQL and Redis, and while one is down its clients keep reconnecting; a server port in
 # the ephemeral range can be taken by such a client's own socket (a TCP self-connect), and the
@@ -58,13 +60,16 @@ def topology_settings() -> Settings:
     """Settings of a whole system of its own: fresh state folder, every port free."""
     fix_port = free_ports()
     front_port = free_ports()
+    # Each Kafka node: a client port and, next to it, its controller's (the settings' stride).
+    kafka_port = free_ports(2 * KAFKA_NODES)
     settings = Settings(
         mode="test",
         state_dir=PROJECT_ROOT / ".local" / "test" / f"e2e-{uuid.uuid4().hex[:8]}",
         pg_port=free_ports(),
         redis_port=free_ports(),
-        kafka_port=free_ports(),
-        kafka_controller_port=free_ports(),
+        kafka_nodes=KAFKA_NODES,
+        kafka_port=kafka_port,
+        kafka_controller_port=kafka_port + 1,
         api_port=free_ports(2),
         front_https_port=front_port,
         front_http_port=free_ports(),

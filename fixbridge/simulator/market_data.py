@@ -52,8 +52,10 @@ def producer_config(settings: Settings) -> dict[str, object]:
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": settings.sim_producer_queue_messages_max,
         "queue.buffering.max.kbytes": 1_048_576,
-        # Market data is a stream, not a ledger: a lost tick is superseded by the next one.
-        "acks": "1",
+        # Every producer waits for the in-sync copies, ticks too: a node's death then loses
+        # nothing acknowledged, and idempotence keeps a retried batch from doubling ticks.
+        "acks": "all",
+        "enable.idempotence": True,
         "compression.type": "lz4",
         "client.id": "exchange-simulator.ticks",
     }

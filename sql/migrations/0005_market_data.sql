@@ -30,6 +30,14 @@ BEGIN
         RAISE NOTICE 'timescaledb is not available: candles stays a plain table';
         RETURN;
     END IF;
+    -- Installed but not preloaded: CREATE EXTENSION would end the session (a FATAL, which no
+    -- handler below catches), so ask the server's setting first.
+    IF NOT 'timescaledb' = ANY (
+        string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')
+    ) THEN
+        RAISE NOTICE 'timescaledb is installed but not preloaded: candles stays a plain table';
+        RETURN;
+    END IF;
     -- Available is not enough: the library must be preloaded and we must be allowed to create
     -- the extension. If not, stay plain and say why, rather than fail the whole migration.
     BEGIN

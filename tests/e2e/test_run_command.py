@@ -26,7 +26,7 @@ def _ports(settings: Settings) -> list[int]:
     """Every port the run command's processes listen on."""
     return [
         settings.pg_port,
-        settings.kafka_port,
+        *(settings.kafka_node_port(i) for i in range(settings.kafka_nodes)),
         settings.redis_port,
         settings.front_https_port,
         settings.front_http_port,

@@ -191,7 +191,9 @@ async def test_recon_heals_publishes_the_unsettled_fill_for_the_settle_agent(
     topic = new_topic(1)
     resources = _resources(settings, db_dsn, tmp_path)
     resources["execution_reports"] = ExecutionReportsResource(
-        kafka_host=settings.kafka_host, kafka_port=settings.kafka_port, topic=topic, actor="ops"
+        bootstrap_servers=settings.kafka_bootstrap,
+        topic=topic,
+        actor="ops",
     )
 
     result = materialize([*NIGHTLY, recon_heals], partition_key=PARTITION, resources=resources)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,9 @@ def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_com
         else _services_from_yaml(result.stdout)
     )
     assert {
-        "kafka",
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
         "db",
         "redis",
         "init",
@@ -70,7 +73,10 @@ def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_com
     restarting = {name for name, spec in services.items() if spec.get("restart")}
     assert restarting == set(services) - {"init"}
     assert services["front"]["image"].startswith("haproxy:")
-    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert all(services[f"kafka-{i}"]["image"].startswith("apache/kafka:") for i in (1, 2, 3))
+    environments: dict[str, Any] = {n: spec.get("environment", {}) for n, spec in services.items()}
+    assert str(environments["kafka-3"]["KAFKA_NODE_ID"]) == "3"
+    assert environments["init"]["BROKER_KAFKA_NODES"] == "3"
     assert services["db"]["image"].startswith("timescale/timescaledb:")
 
 

@@ -59,6 +59,7 @@ def api_process(
         "PYTHONPATH": str(PROJECT_ROOT),
         "BROKER_MODE": "test",
         "BROKER_KAFKA_PORT": str(settings.kafka_port),
+        "BROKER_KAFKA_NODES": str(settings.kafka_nodes),
         "BROKER_PG_PORT": str(settings.pg_port),
         "BROKER_PG_DATABASE": str(conninfo_to_dict(db_dsn)["dbname"]),
         "BROKER_API_PORT": str(settings.api_port),
