@@ -188,6 +188,10 @@ class _KafkaCheck:
 
     async def state(self) -> str:
         """The last known state, refreshed when older than the interval."""
+        # One check at a time, and no caller waits for it: while a dead node makes the
+        # check slow, readiness (which the front asks twice a second) answers from the last.
+        if self._lock.locked():
+            return self._state
         async with self._lock:
             now = time.monotonic()
             if now >= self._next_check:

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # Where clients find the nodes when they are not all on kafka_host (Docker: one host each).
     kafka_bootstrap_servers: str | None = None
     kafka_heap_mb: int = 384
+    # A killed node's partitions get new leaders once the controller stops hearing from it:
+    # Kafka's default waits 9 s, time in which writes to those partitions wait.
+    kafka_heartbeat_ms: int = Field(default=1_000, gt=0)
+    kafka_session_timeout_ms: int = Field(default=4_000, gt=0)
     kafka_version: str = "4.3.1"
 
     topic_ticks: str = "md.ticks"

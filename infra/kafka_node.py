@@ -122,6 +122,8 @@ def server_properties(settings: Settings, index: int = 0) -> str:
             f"transaction.state.log.min.isr={in_sync}",
             f"share.coordinator.state.topic.replication.factor={replicas}",
             f"share.coordinator.state.topic.min.isr={in_sync}",
+            f"broker.heartbeat.interval.ms={settings.kafka_heartbeat_ms}",
+            f"broker.session.timeout.ms={settings.kafka_session_timeout_ms}",
             "group.initial.rebalance.delay.ms=0",
             "log.segment.bytes=268435456",
             "",

@@ -14,9 +14,24 @@ def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch
 
     settings = Settings()
 
-    assert settings.kafka_bootstrap == "127.0.0.1:19092"
+    assert settings.kafka_bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
     assert settings.topic_ticks == "md.ticks.v2"
     assert settings.dlq_topic(settings.topic_ticks) == "md.ticks.v2.dlq"
+
+
+@pytest.mark.parametrize(
+    ("nodes", "replicas", "in_sync"), [(1, 1, 1), (2, 2, 1), (3, 3, 2), (5, 3, 2)]
+)
+def test_kafka_keeps_three_copies_at_most_and_all_but_one_in_sync(
+    nodes: int, replicas: int, in_sync: int
+) -> None:
+    settings = Settings(kafka_nodes=nodes)
+
+    assert (settings.kafka_replication_factor, settings.kafka_min_insync_replicas) == (
+        replicas,
+        in_sync,
+    )
+    assert len(settings.kafka_bootstrap.split(",")) == nodes
 
 
 def test_settings_are_frozen() -> None:
