@@ -267,6 +267,8 @@ def stop_node(settings: Settings, node: int) -> bool:
 
 def stop(settings: Settings) -> bool:
     """Stop the standbys, then the leader (no failover on the way), then etcd."""
+    if not home(settings).exists():
+        return etcd_node.stop(settings)
     first = leader(settings)
     order = sorted(range(settings.pg_ha_nodes), key=lambda node: node == first)
     stopped = [stop_node(settings, node) for node in order]
