@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     pg_ha: bool = False
     pg_ha_nodes: int = Field(default=2, ge=2, le=2)
     pg_ha_rest_port: int = 58008
+    # Nodes on hosts of their own (docker-compose.ha.yml), each on pg_port; empty: pg_host.
+    pg_ha_hosts: tuple[str, ...] = ()
     pg_ha_scope: str = "broker"
     # Patroni's leader key lives ttl_s; a leader renews it every loop_wait_s; a store or
     # database call gives up after retry_timeout_s. Patroni needs loop_wait + 2 * retry <= ttl.
@@ -527,6 +529,13 @@ class Settings(BaseSettings):
         count = self.pg_ha_nodes if self.pg_ha else 1
         return tuple(self.pg_port + i for i in range(count))
 
+    @property
+    def pg_addresses(self) -> tuple[tuple[str, int], ...]:
+        """Each node's host and port, in the order clients try them."""
+        if self.pg_ha and self.pg_ha_hosts:
+            return tuple((host, self.pg_port) for host in self.pg_ha_hosts)
+        return tuple((self.pg_host, port) for port in self.pg_ports)
+
     def _pg_dsn(self, database: str, session_attrs: str) -> str:
         common = (
             f"user={self.pg_user} password={self.pg_password.get_secret_value()} "
@@ -535,8 +544,8 @@ class Settings(BaseSettings):
         if not self.pg_ha:
             return f"host={self.pg_host} port={self.pg_port} {common}"
         # libpq tries each host in turn and keeps the first whose role fits.
-        hosts = ",".join(self.pg_host for _ in self.pg_ports)
-        ports = ",".join(str(port) for port in self.pg_ports)
+        hosts = ",".join(host for host, _ in self.pg_addresses)
+        ports = ",".join(str(port) for _, port in self.pg_addresses)
         return f"host={hosts} port={ports} {common} target_session_attrs={session_attrs}"
 
     @property
@@ -545,8 +554,8 @@ class Settings(BaseSettings):
         auth = f"{self.pg_user}:{self.pg_password.get_secret_value()}"
         if not self.pg_ha:
             return f"postgresql+psycopg://{auth}@{self.pg_host}:{self.pg_port}/{self.pg_database}"
-        hosts = ",".join(self.pg_host for _ in self.pg_ports)
-        ports = ",".join(str(port) for port in self.pg_ports)
+        hosts = ",".join(host for host, _ in self.pg_addresses)
+        ports = ",".join(str(port) for _, port in self.pg_addresses)
         return (
             f"postgresql+psycopg://{auth}@/{self.pg_database}"
             f"?host={hosts}&port={ports}&target_session_attrs=read-write"
