@@ -106,4 +106,4 @@ def test_without_ha_the_connection_string_is_one_host_and_reads_share_it() -> No
 
     assert settings.pg_read_dsn == settings.pg_dsn
     assert "target_session_attrs" not in settings.pg_dsn
-    assert "," not in conninfo_to_dict(settings.pg_dsn)["host"]
+    assert "," not in str(conninfo_to_dict(settings.pg_dsn)["host"])
