@@ -32,6 +32,12 @@ async def get_pool(request: Request) -> AsyncPool:
     return pool
 
 
+async def get_read_pool(request: Request) -> AsyncPool:
+    """The pool for reads that may lag a moment: the standby's when PostgreSQL runs as a pair."""
+    pool: AsyncPool = request.app.state.read_pool
+    return pool
+
+
 async def get_conn(pool: Annotated[AsyncPool, Depends(get_pool)]) -> AsyncIterator[AsyncConn]:
     """A pooled connection for one request; services open their own transactions on it."""
     async with pool.connection() as conn:
@@ -53,6 +59,7 @@ async def client_ip(request: Request) -> str:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[AsyncPool, Depends(get_pool)]
+ReadPoolDep = Annotated[AsyncPool, Depends(get_read_pool)]
 ConnDep = Annotated[AsyncConn, Depends(get_conn)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 ClientIpDep = Annotated[str, Depends(client_ip)]

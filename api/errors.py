@@ -13,6 +13,7 @@ from dataclasses import asdict
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -46,6 +47,13 @@ MALFORMED_BODY = 400
 VALIDATION_FAILED = 422
 BODY_TOO_LARGE = 413
 INTERNAL_ERROR = 500
+DATABASE_UNAVAILABLE = 503
+# Lost or refused connections, a server shutting down, a pool with no connection to give, and
+# a write that reached a standby: what a failover of the database looks like to a request.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
 # A detail longer than this is cut: services may quote an input back.
 DETAIL_CHARS_MAX = 1_000
 PATH_CHARS_MAX = 200
@@ -250,9 +258,28 @@ class LastResort:
             await _internal_error()(scope, receive, send)
 
 
-def install(app: FastAPI) -> None:
-    """Answer every refusal in the envelope: services' errors, the framework's, and bugs."""
+def _database_unavailable(retry_after_s: int) -> Any:
+    async def handle(_: Request, error: Exception) -> Response:
+        log.warning("database unavailable: %s", error)
+        return envelope(
+            DATABASE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is not reachable for a moment (a failover?); nothing was changed"
+            " unless a retry with the same Idempotency-Key says so; retry later",
+            headers={"Retry-After": str(retry_after_s)},
+        )
+
+    return handle
+
+
+def install(app: FastAPI, *, db_retry_after_s: int) -> None:
+    """Answer every refusal in the envelope: services' errors, the framework's, and bugs.
+
+    A database that cannot be reached answers 503 with Retry-After ``db_retry_after_s``.
+    """
     app.add_exception_handler(exc.DomainError, _handle_domain)
+    for error in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _database_unavailable(db_retry_after_s))
     app.add_exception_handler(HTTPException, _handle_http)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(Exception, _handle_unexpected)

@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application with its database pool bound to the given settings."""
     settings = settings or get_settings()
     pool = make_async_pool(settings, "api")
+    # Candle reads go to the standby of the HA pair; one server serves them otherwise.
+    read_pool = make_async_pool(settings, "api-read", reads=True) if settings.pg_ha else pool
     price_hub = PriceHub()
     order_feed = OrderFeed(settings, pool)
 
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # market hours stop the start instead of every order.
         calendar_from_settings(settings)
         await pool.open(wait=False)
+        if read_pool is not pool:
+            await read_pool.open(wait=False)
         await rate_limiter.connect()
         # The simulated KYC provider runs beside the API; SKIP LOCKED makes many nodes safe.
         stop_reviewer = asyncio.Event()
@@ -91,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await price_feed.stop()
         stop_reviewer.set()
         await _finish(reviewer, settings.shutdown_timeout_s)
+        if read_pool is not pool:
+            await read_pool.close()
         await pool.close()
         await close_rate_limiter(rate_limiter)
 
@@ -105,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pool = pool
+    app.state.read_pool = read_pool
     app.state.kyc_verified_until = {}
     app.state.access_tokens = {}  # verified access tokens (api/security/tokens.py)
     # Sessions ended anywhere, heard through PostgreSQL (api/security/revocations.py).
@@ -113,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.order_feed = order_feed
     # Counters shared in Redis by every API process (see api/security/ratelimit.py).
     app.state.rate_limiter = rate_limiter = make_rate_limiter(settings)
-    errors.install(app)
+    errors.install(app, db_retry_after_s=settings.pg_unavailable_retry_after_s)
     app.add_middleware(BodyLimit, bytes_max=settings.api_request_body_bytes_max)
     metrics.install(app)
     # Added last, so outside the metrics: a handed-off stream runs after the request is counted.

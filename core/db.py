@@ -14,13 +14,19 @@ AsyncConn: TypeAlias = AsyncConnection[Any]
 AsyncPool: TypeAlias = AsyncConnectionPool[AsyncConn]
 
 
-def make_async_pool(settings: Settings, name: str) -> AsyncPool:
-    """An asyncio pool for the project's database; open it with ``await pool.open()``."""
+def make_async_pool(settings: Settings, name: str, *, reads: bool = False) -> AsyncPool:
+    """An asyncio pool for the project's database; open it with ``await pool.open()``.
+
+    ``reads``: connect to the standby when there is one (reads that may lag a moment).
+    """
     return AsyncConnectionPool(
-        settings.pg_dsn,
+        settings.pg_read_dsn if reads else settings.pg_dsn,
         min_size=settings.pg_pool_size_min,
         max_size=settings.pg_pool_size_max,
         timeout=settings.pg_connect_timeout_s,
         name=name,
         open=False,
+        # After a failover every pooled connection to the old primary is dead; one empty
+        # query at checkout (a loopback round trip) swaps each for a connection to the new one.
+        check=AsyncConnectionPool.check_connection if settings.pg_ha else None,
     )

@@ -49,6 +49,31 @@ class Settings(BaseSettings):
     # When run as root, PostgreSQL must run as this unprivileged system user.
     pg_os_user: str = "postgres"
     pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
+    # High availability: a primary and a synchronous hot standby run by Patroni, with etcd as
+    # its store (infra/patroni_node.py). Node i listens on pg_port + i, its REST API on
+    # pg_ha_rest_port + i. Off: one server on pg_port, as before.
+    pg_ha: bool = False
+    pg_ha_nodes: int = Field(default=2, ge=2, le=2)
+    pg_ha_rest_port: int = 58008
+    # Nodes on hosts of their own (docker-compose.ha.yml), each on pg_port; empty: pg_host.
+    pg_ha_hosts: tuple[str, ...] = ()
+    pg_ha_scope: str = "broker"
+    # Patroni's leader key lives ttl_s; a leader renews it every loop_wait_s; a store or
+    # database call gives up after retry_timeout_s. Patroni needs loop_wait + 2 * retry <= ttl.
+    pg_ha_ttl_s: int = 10
+    pg_ha_loop_wait_s: int = 2
+    pg_ha_retry_timeout_s: int = 4
+    patroni_bin: Path = Path("/usr/bin/patroni")
+    etcd_host: str = "127.0.0.1"
+    etcd_client_port: int = 52379
+    etcd_peer_port: int = 52380
+    etcd_bin: Path = Path("/usr/bin/etcd")
+    # A statement cut by a failover: an idempotent one (order placement, by its key) is run
+    # again up to this many times, backoff_ms apart and doubling; other requests are refused
+    # with 503 and Retry-After pg_unavailable_retry_after_s.
+    pg_failover_retries_max: int = 4
+    pg_failover_backoff_ms: int = 500
+    pg_unavailable_retry_after_s: int = 5
 
     # Kafka: KRaft nodes on loopback, each a broker and a controller. Node i (from 0) listens on
     # kafka_port + 2i and its controller on kafka_controller_port + 2i, so the defaults interleave.
@@ -490,19 +515,50 @@ class Settings(BaseSettings):
         return self.pg_dsn_for(self.pg_database)
 
     def pg_dsn_for(self, database: str) -> str:
-        """A libpq connection string for another database of the same cluster."""
-        return (
-            f"host={self.pg_host} port={self.pg_port} user={self.pg_user} "
-            f"password={self.pg_password.get_secret_value()} dbname={database} "
-            f"connect_timeout={int(self.pg_connect_timeout_s)}"
+        """A libpq connection string for another database of the same cluster (its primary)."""
+        return self._pg_dsn(database, "read-write")
+
+    @property
+    def pg_read_dsn(self) -> str:
+        """A connection string for reads that may see the standby's slightly older data."""
+        return self._pg_dsn(self.pg_database, "prefer-standby")
+
+    @property
+    def pg_ports(self) -> tuple[int, ...]:
+        """The port of each PostgreSQL node: one, or one per node of the HA pair."""
+        count = self.pg_ha_nodes if self.pg_ha else 1
+        return tuple(self.pg_port + i for i in range(count))
+
+    @property
+    def pg_addresses(self) -> tuple[tuple[str, int], ...]:
+        """Each node's host and port, in the order clients try them."""
+        if self.pg_ha and self.pg_ha_hosts:
+            return tuple((host, self.pg_port) for host in self.pg_ha_hosts)
+        return tuple((self.pg_host, port) for port in self.pg_ports)
+
+    def _pg_dsn(self, database: str, session_attrs: str) -> str:
+        common = (
+            f"user={self.pg_user} password={self.pg_password.get_secret_value()} "
+            f"dbname={database} connect_timeout={int(self.pg_connect_timeout_s)}"
         )
+        if not self.pg_ha:
+            return f"host={self.pg_host} port={self.pg_port} {common}"
+        # libpq tries each host in turn and keeps the first whose role fits.
+        hosts = ",".join(host for host, _ in self.pg_addresses)
+        ports = ",".join(str(port) for _, port in self.pg_addresses)
+        return f"host={hosts} port={ports} {common} target_session_attrs={session_attrs}"
 
     @property
     def pg_url(self) -> str:
-        """A SQLAlchemy-style URL (for yoyo) using the psycopg 3 driver."""
+        """A URL in yoyo's form (psycopg 3 driver) for the primary; hosts in the query when HA."""
+        auth = f"{self.pg_user}:{self.pg_password.get_secret_value()}"
+        if not self.pg_ha:
+            return f"postgresql+psycopg://{auth}@{self.pg_host}:{self.pg_port}/{self.pg_database}"
+        hosts = ",".join(host for host, _ in self.pg_addresses)
+        ports = ",".join(str(port) for _, port in self.pg_addresses)
         return (
-            f"postgresql+psycopg://{self.pg_user}:{self.pg_password.get_secret_value()}"
-            f"@{self.pg_host}:{self.pg_port}/{self.pg_database}"
+            f"postgresql+psycopg://{auth}@/{self.pg_database}"
+            f"?host={hosts}&port={ports}&target_session_attrs=read-write"
         )
 
     def dlq_topic(self, topic: str) -> str:

@@ -80,7 +80,7 @@ def internal_executions(
 ) -> Output[pl.DataFrame]:
     """The broker's settled fills of the day."""
     day = partition_day(context.partition_key)
-    with postgres.connect() as conn:
+    with postgres.connect_read() as conn:
         frame = load_internal_executions(conn, day, market.zone())
     return Output(frame, metadata={"rows": frame.height})
 
@@ -91,7 +91,7 @@ def day_candles(
 ) -> Output[pl.DataFrame]:
     """One-minute candles of every symbol for the day."""
     start, end = day_bounds(partition_day(context.partition_key), market.zone())
-    with postgres.connect() as conn:
+    with postgres.connect_read() as conn:
         frame = load_minute_candles(conn, start, end)
     return Output(frame, metadata={"rows": frame.height, "symbols": frame["symbol"].n_unique()})
 

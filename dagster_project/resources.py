@@ -18,10 +18,17 @@ class PostgresResource(ConfigurableResource[None]):
     """Connections to the broker's database."""
 
     dsn: str
+    # Where the loads of a closed day may read: the standby of the HA pair (its data lags the
+    # primary's by the replay of a few milliseconds of WAL); None: dsn.
+    read_dsn: str | None = None
 
     def connect(self) -> psycopg.Connection[tuple[object, ...]]:
-        """A new connection; the caller closes it (use it as a context manager)."""
+        """A new connection to the primary; the caller closes it (use it as a context manager)."""
         return psycopg.connect(self.dsn)
+
+    def connect_read(self) -> psycopg.Connection[tuple[object, ...]]:
+        """A new connection for reads that may lag a moment (the standby when there is one)."""
+        return psycopg.connect(self.read_dsn or self.dsn)
 
 
 class LandingResource(ConfigurableResource[None]):
@@ -73,7 +80,8 @@ class ExecutionReportsResource(ConfigurableResource[None]):
 
 def postgres_from_settings() -> PostgresResource:
     """The resource for the database named by the BROKER_* settings."""
-    return PostgresResource(dsn=get_settings().pg_dsn)
+    settings = get_settings()
+    return PostgresResource(dsn=settings.pg_dsn, read_dsn=settings.pg_read_dsn)
 
 
 def landing_from_settings(settings: Settings) -> LandingResource:

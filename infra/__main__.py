@@ -29,7 +29,7 @@ COMMANDS = {
     "stop": "stop every service, then PostgreSQL and Kafka",
     "status": "each server and service: state, pid, uptime, restarts (exit 3 if one is down)",
     "urls": "print where each service listens",
-    "logs": "follow one service's log (a name from status, or postgres / kafka / redis)",
+    "logs": "follow one service's log (a name from status, postgres, kafka, redis, etcd)",
     "follow": "follow every service's log, each line prefixed with its service",
     "front-config": "write the front's haproxy.cfg and (unless configured) its certificate",
     "fetch": "fetch the Kafka jars",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
@@ -23,9 +23,16 @@ def yoyo_url(dsn: str) -> str:
     user = quote(str(parts.get("user", "")), safe="")
     password = parts.get("password")
     auth = f"{user}:{quote(str(password), safe='')}" if password else user
-    host = parts.get("host", "127.0.0.1")
-    port = parts.get("port", 5432)
-    return f"postgresql+psycopg://{auth}@{host}:{port}/{parts.get('dbname', '')}"
+    host = str(parts.get("host", "127.0.0.1"))
+    port = str(parts.get("port", 5432))
+    database = parts.get("dbname", "")
+    if "," not in host:
+        return f"postgresql+psycopg://{auth}@{host}:{port}/{database}"
+    # Several hosts (the HA pair): yoyo hands query arguments to psycopg.connect as they are.
+    query = {"host": host, "port": port}
+    if "target_session_attrs" in parts:
+        query["target_session_attrs"] = str(parts["target_session_attrs"])
+    return f"postgresql+psycopg://{auth}@/{database}?{urlencode(query)}"
 
 
 def apply_migrations(dsn: str, migrations_dir: Path = MIGRATIONS_DIR) -> int:

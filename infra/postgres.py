@@ -34,14 +34,20 @@ def log_file(settings: Settings) -> Path:
     return home(settings) / "postgres.log"
 
 
-def _as_root() -> bool:
+def as_root() -> bool:
+    """True when this process runs as root (servers then run as the server's OS user)."""
     return os.geteuid() == 0
+
+
+def os_user(settings: Settings) -> pwd.struct_passwd:
+    """The server's OS user, who owns its files."""
+    return pwd.getpwnam(settings.pg_os_user)
 
 
 def _run(settings: Settings, argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL binary, capturing its output; as root, run it as the server's OS user."""
     full = [str(settings.pg_bin_dir / argv[0]), *argv[1:]]
-    if _as_root():
+    if as_root():
         # initdb and postgres refuse to run as root.
         full = ["runuser", "-u", settings.pg_os_user, "--", *full]
     return subprocess.run(full, text=True, check=False, capture_output=True)
@@ -56,33 +62,34 @@ def _reachable_by_os_user(settings: Settings, path: Path) -> bool:
 
 
 def _prepare_home(settings: Settings) -> None:
-    """Create the folder; as root, hand it to the server's OS user.
+    prepare_os_user_dir(settings, home(settings))
 
-    When a parent folder (say /root) is closed to that user, the cluster lives in /var/tmp and
-    .local/postgres is a symlink to it, so the project still finds it in one place.
+
+def prepare_os_user_dir(settings: Settings, target: Path) -> None:
+    """Create a folder for the server's files; as root, hand it to the server's OS user.
+
+    When a parent folder (say /root) is closed to that user, the folder lives in /var/tmp and
+    target is a symlink to it, so the project still finds it in one place.
     """
-    target = home(settings)
     if target.exists() or target.is_symlink():
-        if _as_root() and target.is_symlink():
+        if as_root() and target.is_symlink():
             target.resolve().mkdir(parents=True, exist_ok=True)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     target.mkdir()
-    if not _as_root():
+    if not as_root():
         return
     user = pwd.getpwnam(settings.pg_os_user)
     os.chown(target, user.pw_uid, user.pw_gid)
     if _reachable_by_os_user(settings, target):
         return
     digest = hashlib.sha256(str(target).encode()).hexdigest()[:12]
-    outside = Path("/var/tmp") / f"broker-postgres-{digest}"  # noqa: S108 - fixed, per-checkout
+    outside = Path("/var/tmp") / f"broker-{target.name}-{digest}"  # noqa: S108 - fixed, per-checkout
     outside.mkdir(parents=True, exist_ok=True)
     os.chown(outside, user.pw_uid, user.pw_gid)
     target.rmdir()
     target.symlink_to(outside)
-    log.info(
-        "%s is closed to user %s; the cluster lives in %s", target, settings.pg_os_user, outside
-    )
+    log.info("%s is closed to user %s; its files live in %s", target, settings.pg_os_user, outside)
 
 
 INCLUDE_FILE = "broker.conf"
@@ -117,7 +124,7 @@ def _initdb(settings: Settings) -> None:
     password = settings.pg_password.get_secret_value()
     with tempfile.NamedTemporaryFile("w", dir=home(settings), delete=False) as pwfile:
         pwfile.write(password + "\n")
-    if _as_root():
+    if as_root():
         user = pwd.getpwnam(settings.pg_os_user)
         os.chown(pwfile.name, user.pw_uid, user.pw_gid)
     try:
@@ -160,7 +167,8 @@ def ready(settings: Settings) -> bool:
         return False
 
 
-def _ensure_database(settings: Settings) -> None:
+def ensure_database(settings: Settings) -> None:
+    """Create the project's database on the primary unless it exists."""
     with psycopg.connect(settings.pg_dsn_for("postgres"), autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings.pg_database,)
@@ -211,7 +219,7 @@ def start(settings: Settings) -> None:
                 f"{log_file(settings)}:\n{procs.tail(log_file(settings))}"
             )
     procs.wait_until(lambda: ready(settings), settings.startup_timeout_s, "PostgreSQL")
-    _ensure_database(settings)
+    ensure_database(settings)
 
 
 def stop(settings: Settings) -> bool:

@@ -11,7 +11,17 @@ import httpx
 
 from core.settings import Settings
 from core.tls import client_ssl_context
-from infra import demo, kafka_node, postgres, procs, redis_node, stack, supervise
+from infra import (
+    demo,
+    etcd_node,
+    kafka_node,
+    patroni_node,
+    postgres,
+    procs,
+    redis_node,
+    stack,
+    supervise,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +116,11 @@ def log_path(settings: Settings, name: str) -> Path:
         "postgres": postgres.log_file,
         "kafka": kafka_node.log_file,
         "redis": redis_node.log_file,
+        "etcd": etcd_node.log_file,
     }
+    node = name.removeprefix("postgres")
+    if settings.pg_ha and node.isdigit():
+        return patroni_node.log_file(settings, int(node))
     if name in servers and not (name == "redis" and supervise.running(settings)):
         return servers[name](settings)
     kafka_nodes = {f"kafka-{i + 1}": i for i in range(settings.kafka_nodes)}

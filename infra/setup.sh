@@ -11,6 +11,9 @@ PG_BIN=/usr/lib/postgresql/15/bin
 missing=()
 [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pgbench" ] || missing+=(postgresql-15 postgresql-contrib)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+# The PostgreSQL HA pair (BROKER_PG_HA): Patroni on the system's Python, etcd as its store.
+[ -x /usr/bin/patroni ] || missing+=(patroni python3-etcd)
+[ -x /usr/bin/etcd ] || missing+=(etcd-server)
 command -v mvn >/dev/null || missing+=(maven)
 # The public front (TLS 1.3, load balancing of the API processes).
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)

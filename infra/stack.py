@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from core.settings import Settings
-from infra import kafka_node, migrate, postgres, redis_node, seed, topics
+from infra import kafka_node, migrate, patroni_node, postgres, redis_node, seed, topics
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +19,16 @@ def start(settings: Settings, *, redis: bool = True) -> None:
         # First: it starts in a moment, and the API's login limits need it.
         redis_node.start(settings)
         log.info("redis ready on %s:%s", settings.redis_host, settings.redis_port)
-    postgres.start(settings)
+    if settings.pg_ha:
+        patroni_node.start(settings)
+    else:
+        postgres.start(settings)
     applied = migrate.apply_migrations(settings.pg_dsn)
     instruments = seed.seed_reference_data(settings)
     log.info(
-        "postgres ready on %s:%s (%d migrations applied, %d instruments)",
+        "postgres ready on %s port %s (%d migrations applied, %d instruments)",
         settings.pg_host,
-        settings.pg_port,
+        ",".join(str(port) for port in settings.pg_ports),
         applied,
         instruments,
     )
@@ -38,20 +41,24 @@ def stop(settings: Settings) -> None:
     """Stop Kafka, then PostgreSQL, then Redis; stopping what is not running is harmless."""
     kafka_node.stop(settings)
     postgres.stop(settings)
+    # Both, whatever the setting says now: a stack started in the other mode still stops.
+    patroni_node.stop(settings)
     redis_node.stop(settings)
 
 
 def status(settings: Settings, *, redis: bool = True) -> list[str]:
     """A line per server saying whether it runs and where (Redis unless supervised)."""
     lines = [redis_node.status(settings)] if redis else []
-    return [*lines, postgres.status(settings), *kafka_node.status(settings)]
+    pg = patroni_node.status(settings) if settings.pg_ha else [postgres.status(settings)]
+    return [*lines, *pg, *kafka_node.status(settings)]
 
 
 def urls(settings: Settings) -> list[str]:
     """Where each service of the system listens, for people starting it."""
     return [
-        f"postgres  postgresql://{settings.pg_user}@{settings.pg_host}:{settings.pg_port}"
-        f"/{settings.pg_database}",
+        f"postgres  postgresql://{settings.pg_user}@"
+        + ",".join(f"{settings.pg_host}:{port}" for port in settings.pg_ports)
+        + f"/{settings.pg_database}",
         f"kafka     {settings.kafka_bootstrap}",
         f"redis     redis://{settings.redis_host}:{settings.redis_port}/0 "
         "(password: BROKER_REDIS_PASSWORD)",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import CurrentPrincipal, PoolDep, SettingsDep
+from api.deps import CurrentPrincipal, PoolDep, ReadPoolDep, SettingsDep
 from api.feeds.price_hub import PriceHub
 from api.services import market, market_candles
 from api.services.market import QuoteList, SymbolList
@@ -49,7 +49,7 @@ async def quotes(
 async def candles(
     _: CurrentPrincipal,
     settings: SettingsDep,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     symbol: Annotated[str, Query(min_length=1, max_length=16)],
     interval: Interval = Interval.M1,
     start: Annotated[

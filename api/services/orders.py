@@ -12,6 +12,10 @@ A validation failure the database finds (unknown symbol, lot, tick, closed marke
 value too large, a reused key) raises SQLSTATE BR422 with the detail as message and the code as
 hint: the transaction rolls back and the key stays free, as before. Refusals that depend on the
 account (fraud rules, funds, shares, a reused client order id) are stored as the key's response.
+
+A call cut by a lost connection (a failover of the database) is sent again, a bounded number of
+times: the key makes that safe. Either the first call committed, and the second gets its stored
+response, or it did not, and the second places the order.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from api.exceptions import ConflictError, InvalidRequestError
 from api.services import idempotency, order_rules
@@ -66,6 +71,19 @@ async def place_order(
     order_rules.check_price_fields(request.type, request.price, request.trigger_price)
     order_rules.check_quantity_range(request.quantity, settings.order_quantity_max)
     params = _params(settings, user_id, idempotency_key, request, now or datetime.now(UTC))
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(psycopg.OperationalError),
+        stop=stop_after_attempt(settings.pg_failover_retries_max + 1),
+        wait=wait_exponential(multiplier=settings.pg_failover_backoff_ms / 1000),
+        reraise=True,
+    )
+    row: tuple[Any, ...] | None = await retrying(_place_once, pool, params)
+    if row is None:
+        raise ValueError("order_place returned no row")
+    return StoredResponse(int(row[0]), row[1], replayed=bool(row[2]))
+
+
+async def _place_once(pool: AsyncPool, params: dict[str, Any]) -> tuple[Any, ...] | None:
     async with pool.connection() as conn:
         # One statement is its own transaction: no BEGIN and COMMIT to send. Setting autocommit
         # on an idle connection is local to psycopg (no round trip); it is set back before the
@@ -83,9 +101,7 @@ async def place_order(
             # A broken or busy connection is discarded by the pool, autocommit or not.
             if conn.info.transaction_status is TransactionStatus.IDLE:
                 await conn.set_autocommit(False)
-    if row is None:
-        raise ValueError("order_place returned no row")
-    return StoredResponse(int(row[0]), row[1], replayed=bool(row[2]))
+    return row
 
 
 def _params(

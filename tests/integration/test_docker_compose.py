@@ -85,3 +85,47 @@ def _services_from_yaml(text: str) -> dict[str, dict[str, str]]:
 
     loaded: dict[str, dict[str, dict[str, str]]] = yaml.safe_load(text)
     return loaded["services"]
+
+
+HA_COMPOSE_FILE = PROJECT_ROOT / "docker-compose.ha.yml"
+PATRONI_DOCKER_CONFIG = PROJECT_ROOT / "infra" / "patroni" / "docker.yml"
+
+
+def test_ha_compose_file_is_valid_and_describes_etcd_and_two_patroni_nodes() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
+
+    result = subprocess.run(
+        [*command, "-f", str(HA_COMPOSE_FILE), "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
+
+    assert result.returncode == 0, result.stderr
+    services = _services_from_yaml(result.stdout)
+    assert {"etcd", "pg-1", "pg-2"} <= set(services)
+    assert all(services[name].get("restart") for name in services)
+    for node in ("pg-1", "pg-2"):
+        spec: dict[str, Any] = services[node]
+        assert spec["build"]["dockerfile"] == "infra/patroni/Dockerfile"
+        assert spec["environment"]["PATRONI_NAME"] == node
+        assert spec["environment"]["PATRONI_ETCD3_HOSTS"] == "etcd:2379"
+
+
+def test_the_docker_pairs_patroni_config_is_the_one_the_local_pair_renders() -> None:
+    import yaml
+
+    from core.settings import Settings
+    from infra import patroni_node
+
+    docker = yaml.safe_load(PATRONI_DOCKER_CONFIG.read_text())
+    local = patroni_node.config(Settings(), 0)
+
+    assert docker["bootstrap"] == local["bootstrap"]
+    assert docker["scope"] == local["scope"]
+    parameters = dict(docker["postgresql"]["parameters"])
+    parameters.pop("unix_socket_directories")
+    assert parameters == patroni_node.parameters(Settings())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -15,6 +16,8 @@ from api.main import create_app
 from api.validation_summary import PROBLEMS_SHOWN_MAX, safe_text, summarize
 from core.settings import Settings
 
+DB_RETRY_AFTER_S = 7
+
 
 class _Order(BaseModel):
     quantity: int
@@ -24,7 +27,7 @@ class _Order(BaseModel):
 def _app() -> FastAPI:
     """A small app with the envelope installed: one validated body and one route with a bug."""
     app = FastAPI()
-    errors.install(app)
+    errors.install(app, db_retry_after_s=DB_RETRY_AFTER_S)
 
     @app.post("/orders")
     async def place(order: _Order) -> dict[str, int]:
@@ -33,6 +36,14 @@ def _app() -> FastAPI:
     @app.get("/bug")
     async def bug() -> None:
         raise RuntimeError("a bug")
+
+    @app.get("/db-lost")
+    async def db_lost() -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    @app.get("/db-read-only")
+    async def db_read_only() -> None:
+        raise psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only tx")
 
     return app
 
@@ -125,3 +136,15 @@ def test_the_schema_documents_the_envelope_not_fastapis_validation_body() -> Non
                 if status.startswith(("4", "5")):
                     ref = answer["content"]["application/json"]["schema"]["$ref"]
                     assert ref == "#/components/schemas/ErrorBody", (method, path, status)
+
+
+@pytest.mark.parametrize("path", ["/db-lost", "/db-read-only"])
+def test_a_database_cut_by_a_failover_is_a_503_with_retry_after_in_the_envelope(path: str) -> None:
+    client = TestClient(_app(), raise_server_exceptions=False)
+
+    response = client.get(path)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(DB_RETRY_AFTER_S)
+    assert response.json()["error"] == "database_unavailable"
+    assert set(response.json()) == {"error", "detail"}

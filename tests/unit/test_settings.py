@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from core.settings import Settings
 
@@ -76,3 +77,33 @@ def test_dsn_and_url_carry_the_password_for_the_driver() -> None:
     assert "port=5999" in settings.pg_dsn
     assert settings.pg_dsn_for("other").endswith("connect_timeout=5") is True
     assert "dbname=other" in settings.pg_dsn_for("other")
+
+
+def test_with_ha_every_connection_string_names_both_nodes_and_the_role_it_wants() -> None:
+    settings = Settings(pg_ha=True, pg_port=6000)
+
+    write = conninfo_to_dict(settings.pg_dsn)
+    read = conninfo_to_dict(settings.pg_read_dsn)
+
+    assert (write["host"], write["port"]) == ("127.0.0.1,127.0.0.1", "6000,6001")
+    assert write["target_session_attrs"] == "read-write"
+    assert read["target_session_attrs"] == "prefer-standby"
+    assert read["port"] == "6000,6001"
+    assert settings.pg_url.endswith(
+        "?host=127.0.0.1,127.0.0.1&port=6000,6001&target_session_attrs=read-write"
+    )
+
+
+def test_with_ha_on_hosts_of_their_own_each_node_listens_on_the_same_port() -> None:
+    settings = Settings(pg_ha=True, pg_ha_hosts=("pg-1", "pg-2"), pg_port=5432)
+
+    assert settings.pg_addresses == (("pg-1", 5432), ("pg-2", 5432))
+    assert "host=pg-1,pg-2 port=5432,5432" in settings.pg_dsn
+
+
+def test_without_ha_the_connection_string_is_one_host_and_reads_share_it() -> None:
+    settings = Settings(pg_port=6000)
+
+    assert settings.pg_read_dsn == settings.pg_dsn
+    assert "target_session_attrs" not in settings.pg_dsn
+    assert "," not in str(conninfo_to_dict(settings.pg_dsn)["host"])
