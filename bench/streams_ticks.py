@@ -284,6 +284,7 @@ def running_workers(
         "BROKER_KAFKA_NODES": str(settings.kafka_nodes),
         "BROKER_PG_HOST": settings.pg_host,
         "BROKER_PG_PORT": str(settings.pg_port),
+        "BROKER_PG_HA": str(settings.pg_ha).lower(),
         "BROKER_PG_DATABASE": database,
         "BROKER_STREAMS_APP_ID": app_id,
         "BROKER_STREAMS_DATA_DIR": str(workdir / "faust-data"),

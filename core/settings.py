@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
     # High availability: a primary and a synchronous hot standby run by Patroni, with etcd as
     # its store (infra/patroni_node.py). Node i listens on pg_port + i, its REST API on
-    # pg_ha_rest_port + i. Off: one server on pg_port, as before.
-    pg_ha: bool = False
+    # pg_ha_rest_port + i. Off: one server on pg_port (lighter; a dead server stops trading).
+    pg_ha: bool = True
     pg_ha_nodes: int = Field(default=2, ge=2, le=2)
     pg_ha_rest_port: int = 58008
     # Nodes on hosts of their own (docker-compose.ha.yml), each on pg_port; empty: pg_host.

@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -42,12 +43,20 @@ def prepare(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_DATABASE": DAGSTER_DATABASE,
-        "BROKER_PG_USER": settings.pg_user,
-        "BROKER_PG_PASSWORD": settings.pg_password.get_secret_value(),
-        "BROKER_PG_HOST": settings.pg_host,
-        "BROKER_PG_PORT": str(settings.pg_port),
+        "DAGSTER_PG_URL": instance_url(settings),
     }
+
+
+def instance_url(settings: Settings) -> str:
+    """The SQLAlchemy URL of Dagster's instance database: every node, the primary chosen.
+
+    Each node is a ``host`` argument (SQLAlchemy's form for several hosts), so after a failover
+    Dagster's new connections find the promoted node.
+    """
+    password = quote(settings.pg_password.get_secret_value(), safe="")
+    auth = f"{quote(settings.pg_user, safe='')}:{password}"
+    hosts = "&".join(f"host={host}:{port}" for host, port in settings.pg_addresses)
+    return f"postgresql://{auth}@/{DAGSTER_DATABASE}?{hosts}&target_session_attrs=read-write"
 
 
 def _write_atomically(path: Path, text: str) -> None:

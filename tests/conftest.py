@@ -63,13 +63,15 @@ def free_port() -> int:
 def settings() -> Settings:
     """Settings of this session's test stack (BROKER_* variables apply to anything not set here).
 
-    One Kafka node: these tests prove logic against a real broker; the three-node cluster and
-    its failures are proven by the whole-system tiers (tests/topology.py) and test_local_infra.
+    One Kafka node and one PostgreSQL server: these tests prove logic against real servers;
+    the three-node cluster, the PostgreSQL pair and their failures are proven by the
+    whole-system tiers (tests/topology.py), test_local_infra and test_pg_ha.
     """
     return Settings(
         mode="test",
         state_dir=PROJECT_ROOT / ".local" / "test" / uuid.uuid4().hex[:8],
         pg_port=free_port(),
+        pg_ha=False,
         kafka_nodes=1,
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
@@ -88,7 +90,9 @@ def _sweep_orphan_stacks(test_root: Path) -> None:
             continue
         orphan = Settings(mode="test", state_dir=state_dir)
         supervise.stop(orphan)
-        stack.stop(orphan)
+        # Its PostgreSQL was one server or a pair: stopping what is not there is harmless.
+        for ha in (False, True):
+            stack.stop(orphan.model_copy(update={"pg_ha": ha}))
         postgres_home = state_dir / "postgres"
         if postgres_home.is_symlink():
             shutil.rmtree(postgres_home.resolve(), ignore_errors=True)

@@ -65,7 +65,12 @@ def topology_settings() -> Settings:
     settings = Settings(
         mode="test",
         state_dir=PROJECT_ROOT / ".local" / "test" / f"e2e-{uuid.uuid4().hex[:8]}",
-        pg_port=free_ports(),
+        # The PostgreSQL pair (Patroni, etcd) as the run command starts it: a port per node.
+        pg_ha=True,
+        pg_port=free_ports(2),
+        pg_ha_rest_port=free_ports(2),
+        etcd_client_port=free_ports(),
+        etcd_peer_port=free_ports(),
         redis_port=free_ports(),
         kafka_nodes=KAFKA_NODES,
         kafka_port=kafka_port,

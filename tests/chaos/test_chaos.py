@@ -5,11 +5,13 @@ without pause from several traders through the TLS front, each retried with its 
 idempotency key for up to 10 s as a careful client would, and SSE clients stay connected.
 In turn: an API process, a stream worker, the active bridge, the active relay, Redis, the
 payment gateway and the front are killed; then the Kafka node that leads most partitions of
-the orders and execution-reports topics (the cluster has three), and PostgreSQL, which the suite
-restarts. After each process kill: every other service kept running, the killed one serves
-again within 10 s, and no order failed after the client's retries. After the Kafka node's kill:
-no order failed either, the longest stretch without an accepted order is recorded, and the
-suite starts the node again (as an operator would) once its figures are taken. At the end:
+the orders and execution-reports topics (the cluster has three); then PostgreSQL's primary: its
+postmaster (Patroni restarts it), then its Patroni and postmaster together (the synchronous
+standby is promoted). After each process kill: every other service kept running, the killed one
+serves again within 10 s, and no order failed after the client's retries. After the Kafka
+node's kill: no order failed either, and the suite starts the node again (as an operator would)
+once its figures are taken. After each PostgreSQL kill: orders are accepted again within 30 s,
+and the killed node is started again and rejoins as the synchronous standby. At the end:
 every check of tests/chaos/checks.py (exchange state, ClOrdID once, fills settled once, the
 ledger invariants, a reconciliation with zero breaks, no half-done refusal) and the streams
 (no gap in event ids without a resync). The figures go to .local/test-artifacts/chaos-*/.
@@ -21,20 +23,18 @@ and every kill twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from core.settings import Settings
 from core.tls import client_ssl_context
-from infra import kafka_node, postgres, procs, supervise
+from infra import kafka_node, patroni_node, procs, supervise
 from tests.browser.chromium import ARTIFACTS_DIR
 from tests.chaos import checks, probes
 from tests.chaos.figures import KillEvent, kill_figures, write_figures
@@ -58,8 +58,11 @@ SSE_CLIENTS = 6
 PROCESS_KILLS = ("api-1", "streams-1", "bridge", "relay", "redis", "gateway", "front")
 # A node of a replicated cluster: the others go on serving, so no order may fail.
 NODE_KILLS = ("kafka-leader",)
-# A server without a replica yet: orders may fail until the suite has restarted it.
-INFRA_RESTARTS = ("postgres",)
+# PostgreSQL's primary: its postmaster alone (Patroni restarts it), then Patroni and postmaster
+# (the synchronous standby is promoted). Orders may fail meanwhile; they are accepted again
+# within PG_BACK_BOUND_S, and nothing acknowledged is lost.
+INFRA_RESTARTS = ("postgres-primary", "patroni-primary")
+PG_BACK_BOUND_S = 30.0
 # A Kafka node's JVM start and catch-up, on a loaded 2-core host.
 NODE_BACK_BOUND_S = 120.0
 SERVE_AGAIN_BOUND_S = 10.0
@@ -154,44 +157,30 @@ def _kill_kafka_leader(settings: Settings, target: str) -> Outage:
     return Outage(KillEvent(name, killed_at, served_at), infra=False, others_kept=kept, node=True)
 
 
-def _restart_infra(settings: Settings, target: str) -> Outage:
-    pid = int((postgres.data_dir(settings) / "postmaster.pid").read_text().split()[0])
-    start: Callable[[Settings], object] = postgres.start
-    port = settings.pg_port
-    # PostgreSQL's backends outlive a killed postmaster until they notice; a new postmaster
-    # cannot start while they hold the old shared memory, so the node is down until they go.
-    children = _children(pid)
+def _kill_postgres_primary(settings: Settings, target: str) -> Outage:
+    """SIGKILL the primary's postmaster, or its Patroni and postmaster (then the standby leads).
+
+    Once orders are accepted again, a node whose Patroni was killed is started again (as an
+    operator would) and the suite waits for a synchronous standby, so the next kill finds one.
+    """
+    node = patroni_node.leader(settings)
+    assert node is not None, "no PostgreSQL primary to kill"
+    log_file = patroni_node.log_file(settings, node)
     killed_at = time.time()
-    os.kill(pid, signal.SIGKILL)
-    # A killed process's main thread turns zombie before its other threads have let go of
-    # its sockets: wait for the port too, or the restart finds it taken.
-    procs.wait_until(
-        lambda: (
-            not any(procs.is_running(p, "") for p in (pid, *children))
-            and not procs.port_open("127.0.0.1", port)
-        ),
-        60,
-        f"{target} to die",
-    )
-    try:
-        start(settings)
-    except procs.InfraError as exc:
-        raise AssertionError(f"{exc}\n{procs.tail(postgres.log_file(settings))}") from exc
+    if target == "patroni-primary":
+        patroni_node.kill_patroni(settings, node)
+    patroni_node.kill_postmaster(settings, node)
     # Served again: an order can be accepted through the front (what a trader sees).
-    served_at = _wait(probes.serving(settings, "front"), 60)
-    return Outage(KillEvent(target, killed_at, served_at), infra=True, others_kept=True)
-
-
-def _children(pid: int) -> list[int]:
-    """The pids whose parent is ``pid`` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            # The command name may hold spaces; the fields after its closing parenthesis don't.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
+    served_at = _wait(probes.serving(settings, "front"), PG_BACK_BOUND_S * 2)
+    try:
+        patroni_node.start_node(settings, node)
+        procs.wait_until(
+            lambda: patroni_node.sync_standby(settings) is not None, 120, "a synchronous standby"
+        )
+    except procs.InfraError as exc:
+        raise AssertionError(f"{exc}\n{procs.tail(log_file)}") from exc
+    name = f"{target}(node{node})"
+    return Outage(KillEvent(name, killed_at, served_at), infra=True, others_kept=True)
 
 
 async def _run_schedule(settings: Settings, targets: list[str], warmup_s: float) -> list[Outage]:
@@ -199,7 +188,7 @@ async def _run_schedule(settings: Settings, targets: list[str], warmup_s: float)
     outages = []
     for target in targets:
         action = (
-            _restart_infra
+            _kill_postgres_primary
             if target in INFRA_RESTARTS
             else _kill_kafka_leader
             if target in NODE_KILLS
@@ -325,13 +314,20 @@ async def test_kill_9_of_any_one_process_under_load_loses_no_order(
         event = outage.event
         assert event.served_again_at is not None, f"{event.service} never served again"
         if outage.infra:
+            assert event.served_again_at - event.killed_at <= PG_BACK_BOUND_S, event
+            quiet_s, _ = longest_stretch_without_accept(
+                records, event.killed_at, event.served_again_at + SERVE_AGAIN_BOUND_S
+            )
+            assert quiet_s <= PG_BACK_BOUND_S, (event, quiet_s)
             continue
         assert outage.others_kept, f"killing {event.service} stopped another service"
         if outage.node:
             continue
         assert event.served_again_at - event.killed_at <= SERVE_AGAIN_BOUND_S, event
     process_failures = {
-        key: f.failed for key, f in figures.items() if f.service not in INFRA_RESTARTS and f.failed
+        key: f.failed
+        for key, f in figures.items()
+        if f.service.split("(")[0] not in INFRA_RESTARTS and f.failed
     }
     assert process_failures == {}, markdown.read_text()
     assert summary.accepted >= TRADERS * 10, summary

@@ -55,6 +55,7 @@ def webserver(running_stack: Settings, tmp_path: Path) -> Iterator[str]:
         "PYTHONPATH": str(PROJECT_ROOT),
         "BROKER_MODE": "test",
         "BROKER_PG_PORT": str(running_stack.pg_port),
+        "BROKER_PG_HA": str(running_stack.pg_ha).lower(),
         "BROKER_KAFKA_PORT": str(running_stack.kafka_port),
         "BROKER_KAFKA_NODES": str(running_stack.kafka_nodes),
         "BROKER_STATE_DIR": str(tmp_path),

@@ -33,6 +33,8 @@ def own_stack() -> Iterator[Settings]:
         mode="test",
         state_dir=PROJECT_ROOT / ".local" / "test" / f"infra-{uuid.uuid4().hex[:8]}",
         pg_port=free_port(),
+        # One PostgreSQL server: these tests kill and restart it; the pair is test_pg_ha's.
+        pg_ha=False,
         kafka_nodes=KAFKA_NODES,
         kafka_port=kafka_port,
         kafka_controller_port=kafka_port + 1,

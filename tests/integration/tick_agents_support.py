@@ -301,6 +301,7 @@ class Workers:
                 "BROKER_KAFKA_PORT": str(settings.kafka_port),
                 "BROKER_KAFKA_NODES": str(settings.kafka_nodes),
                 "BROKER_PG_PORT": str(settings.pg_port),
+                "BROKER_PG_HA": str(settings.pg_ha).lower(),
                 "BROKER_PG_DATABASE": str(conninfo_to_dict(dsn)["dbname"]),
                 "BROKER_TOPIC_TICKS": names.ticks,
                 "BROKER_TOPIC_CONFLATED": names.conflated,

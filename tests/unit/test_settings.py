@@ -71,7 +71,7 @@ def test_conflation_interval_outside_200_to_500_ms_is_refused(
 
 
 def test_dsn_and_url_carry_the_password_for_the_driver() -> None:
-    settings = Settings(pg_password=pydantic.SecretStr("p@ss word"), pg_port=5999)
+    settings = Settings(pg_password=pydantic.SecretStr("p@ss word"), pg_port=5999, pg_ha=False)
 
     assert "password=p@ss word" not in repr(settings)
     assert "port=5999" in settings.pg_dsn
@@ -102,7 +102,7 @@ def test_with_ha_on_hosts_of_their_own_each_node_listens_on_the_same_port() -> N
 
 
 def test_without_ha_the_connection_string_is_one_host_and_reads_share_it() -> None:
-    settings = Settings(pg_port=6000)
+    settings = Settings(pg_port=6000, pg_ha=False)
 
     assert settings.pg_read_dsn == settings.pg_dsn
     assert "target_session_attrs" not in settings.pg_dsn

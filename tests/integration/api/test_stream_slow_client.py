@@ -61,6 +61,7 @@ def api_process(
         "BROKER_KAFKA_PORT": str(settings.kafka_port),
         "BROKER_KAFKA_NODES": str(settings.kafka_nodes),
         "BROKER_PG_PORT": str(settings.pg_port),
+        "BROKER_PG_HA": str(settings.pg_ha).lower(),
         "BROKER_PG_DATABASE": str(conninfo_to_dict(db_dsn)["dbname"]),
         "BROKER_API_PORT": str(settings.api_port),
         "BROKER_TOPIC_CONFLATED": settings.topic_conflated,
