@@ -25,8 +25,14 @@ DEMO_TIMEOUT_S = 180.0
 def _ports(settings: Settings) -> list[int]:
     """Every port the run command's processes listen on."""
     return [
-        settings.pg_port,
+        *settings.pg_ports,
+        *(
+            settings.pg_ha_rest_port + i
+            for i in range(len(settings.pg_ports) if settings.pg_ha else 0)
+        ),
+        *((settings.etcd_client_port, settings.etcd_peer_port) if settings.pg_ha else ()),
         *(settings.kafka_node_port(i) for i in range(settings.kafka_nodes)),
+        *(settings.kafka_node_controller_port(i) for i in range(settings.kafka_nodes)),
         settings.redis_port,
         settings.front_https_port,
         settings.front_http_port,
