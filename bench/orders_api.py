@@ -33,7 +33,6 @@ from typing import Any
 
 import uvloop
 
-from api.services.orders import reserve_factors
 from bench.exceptions import BenchError
 from bench.orders_http import Answer, Connection, HttpError, encode_request
 from bench.orders_setup import (
@@ -313,7 +312,6 @@ def pgbench_threads(clients: int, nproc: int) -> int:
 def pgbench_variables(db: BenchDatabase) -> dict[str, str]:
     """The ``-D`` variables of place_order.sql: users, a run tag, the order, the API's limits."""
     settings = db.settings
-    band_factor, fee_factor = reserve_factors(settings)
     user_min, user_max = db.user_id_range
     return {
         "user_min": str(user_min),
@@ -322,8 +320,8 @@ def pgbench_variables(db: BenchDatabase) -> dict[str, str]:
         "symbol": SYMBOL,
         "price": str(PRICE),
         "qty": str(QUANTITY),
-        "band_factor": str(band_factor),
-        "fee_factor": str(fee_factor),
+        "band_bps": str(settings.market_protection_band_bps),
+        "fee_rate_bps": str(settings.fee_rate_bps),
         "value_max": str(settings.order_value_max),
         "rate_max": str(settings.orders_per_minute_max),
         "currency": settings.currency,

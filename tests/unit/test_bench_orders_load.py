@@ -150,8 +150,8 @@ def test_pgbench_variables_carry_the_users_and_the_apis_limits() -> None:
     variables = orders_api.pgbench_variables(BenchDatabase("bench_x", settings, users))
 
     assert (variables["user_min"], variables["user_max"]) == ("5", "7")
-    # The factors order_place gets from the API: the default 500 bps band and 3 bps fee.
-    assert (variables["band_factor"], variables["fee_factor"]) == ("1.05", "1.0003")
+    # The basis points order_place gets from the API: the default 500 bps band and 3 bps fee.
+    assert (variables["band_bps"], variables["fee_rate_bps"]) == ("500", "3")
     assert variables["value_max"] == str(settings.order_value_max)
     assert variables["rate_max"] == str(settings.orders_per_minute_max)
     assert variables["symbol"] == orders_api.SYMBOL
