@@ -10,6 +10,8 @@ the reserve's legs; its table follows.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -197,6 +199,15 @@ CASES: dict[str, Case] = {
         Stored(422, "insufficient_shares", "insufficient shares: selling 4 ACME, 3 available"),
         shares=3,
     ),
+    "an idempotency key used before for another request": Case(
+        {"key": "k-1"},
+        Raised(
+            "idempotency_key_reused",
+            "this X-Idempotency-Key was used for a different request; use a new key for a new"
+            " request",
+        ),
+        before=[{"key": "k-1", "quantity": 2}],
+    ),
     "a client order id used before": Case(
         {"client_order_id": "mine-1"},
         Stored(
@@ -212,11 +223,15 @@ CASES: dict[str, Case] = {
 async def call_order_place(conn: AConn, user_id: int, key: str, fields: dict[str, Any]) -> Any:
     """Call order_place as the API does (one statement, autocommit); return its one row."""
     order_id = uuid.uuid4()
+    request = DEFAULT_ORDER | fields
+    key = request.pop("key", key)
+    # The API hashes the request; any digest that differs when the request differs will do.
+    digest = hashlib.sha256(repr(sorted(request.items())).encode()).digest()
     names = {"user_id": user_id, "key": key, "key_bytes": key.encode(), "order_id": order_id}
-    params = DEFAULT_ORDER | fields | names
+    params = request | names | {"request_hash": digest}
     cursor = await conn.execute(
         "SELECT response_status, response_body, replayed FROM order_place("
-        " p_user_id => %(user_id)s, p_key => %(key)s, p_request_hash => sha256(%(key_bytes)s),"
+        " p_user_id => %(user_id)s, p_key => %(key)s, p_request_hash => %(request_hash)s,"
         " p_order_id => %(order_id)s, p_client_order_id => %(client_order_id)s::text,"
         " p_symbol => %(symbol)s, p_side => %(side)s, p_order_type => %(order_type)s,"
         " p_time_in_force => 'DAY', p_quantity => %(quantity)s, p_price => %(price)s::numeric,"
@@ -311,21 +326,20 @@ async def test_order_place_answers_each_case_as_the_table_says(db_dsn: str, name
     )
 
 
-def test_every_refusal_order_place_can_answer_is_in_the_table() -> None:
-    codes = {c.expect.code for c in CASES.values() if not isinstance(c.expect, Placed)}
-    assert codes == {
-        "unknown_symbol",
-        "invalid_lot_size",
-        "invalid_tick",
-        "market_closed",
-        "no_price",
-        "order_value_too_large",
-        "order_value_limit",
-        "order_rate_limit",
-        "insufficient_funds",
-        "insufficient_shares",
-        "client_order_id_reused",
-    }
+# The key expired between order_place's claim and its read: no test can time that.
+UNTESTABLE_CODES = {"idempotency_race"}
+
+
+async def test_every_refusal_code_in_order_place_has_a_case(db_dsn: str) -> None:
+    async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
+        cursor = await conn.execute("SELECT pg_get_functiondef('order_place'::regproc)")
+        row = await cursor.fetchone()
+    assert row is not None
+    in_sql = set(re.findall(r"(?:HINT = |v_refusal_code := )'([a-z_]+)'", row[0]))
+    in_table = {c.expect.code for c in CASES.values() if not isinstance(c.expect, Placed)}
+
+    assert len(in_sql) >= 10
+    assert in_sql - UNTESTABLE_CODES == in_table
 
 
 @dataclass(frozen=True)
