@@ -5,10 +5,11 @@ account's balance is the sum of its entries as the broker owes it. A user's CASH
 CASH_LOCKED accounts are mirrored by ``wallets.balance`` and ``wallets.locked_balance``, updated
 here in the same database transaction as the entries.
 
-One posting is written in SQL instead: an order's reserve, by ``order_place``
-(sql/migrations/0018), which writes the same rows as ``post`` would (one ORDER_RESERVE
-transaction, two balanced entries, the wallet update), so the ledger's constraint triggers and
-the wallets' CHECKs guard it the same way.
+One posting is defined in SQL instead, where it runs: an order's reserve, by
+``ledger_post_order_reserve`` (sql/migrations/0030), which ``order_place`` calls. It writes the
+rows ``post`` would (one ORDER_RESERVE transaction, two balanced entries, the wallet update), so
+the ledger's triggers and the wallets' CHECKs guard it the same way; no Python copy of its legs
+exists.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def fill_fee(cost: Decimal, fee_rate_bps: int) -> Decimal:
     """The fee of one fill: its notional times the rate, rounded DOWN to the money scale.
 
     Down, because a buy reserves the fee of the whole order rounded up
-    (api/services/order_rules.buy_reserve): per-fill fees rounded down never add up to more.
+    (order_buy_reserve, sql/migrations/0030): per-fill fees rounded down never add up to more.
     """
     fee = MONEY_CONTEXT.divide(MONEY_CONTEXT.multiply(cost, Decimal(fee_rate_bps)), BPS)
     return fee.quantize(MONEY_SCALE, rounding=ROUND_FLOOR, context=MONEY_CONTEXT)

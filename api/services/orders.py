@@ -1,12 +1,12 @@
-"""Placing an order: one call of ``order_place`` (sql/migrations/0018), key to outbox row.
+"""Placing an order: one call of ``order_place`` (sql/migrations/0030), key to outbox row.
 
 The API does what needs no database (the request hash, price fields, the quantity range, the
 calendar, the NewOrder record) and sends everything else to PostgreSQL as one call, which
 claims the idempotency key, reads and locks, validates, applies the fraud rules and the funds
 or shares check, writes the order, the ledger reserve, the locked shares, the outbox row and the
 stored response, in one transaction. The whole order is one round trip: the call runs alone in
-autocommit mode, so it is its own transaction. Before (7 round trips) the API spent more CPU
-driving the round trips than PostgreSQL spent running the statements (issue #3).
+autocommit mode, so it is its own transaction: driving one round trip per statement cost the
+API more CPU than PostgreSQL spent running them.
 
 A validation failure the database finds (unknown symbol, lot, tick, closed market, no price, a
 value too large, a reused key) raises SQLSTATE BR422 with the detail as message and the code as
@@ -51,7 +51,7 @@ _PLACE = (
     "SELECT response_status, response_body, replayed FROM order_place("
     "%(user_id)s, %(key)s, %(request_hash)s, %(order_id)s, %(client_order_id)s, %(symbol)s,"
     " %(side)s, %(order_type)s, %(time_in_force)s, %(quantity)s, %(price)s, %(trigger_price)s,"
-    " %(closed_detail)s, %(is_amo)s, %(available_at)s, %(band_factor)s, %(fee_factor)s,"
+    " %(closed_detail)s, %(is_amo)s, %(available_at)s, %(band_bps)s, %(fee_rate_bps)s,"
     " %(value_max)s, %(orders_per_minute_max)s, %(currency)s, %(topic)s, %(outbox_key)s,"
     " %(outbox_payload)s, %(outbox_headers)s)"
 )
@@ -111,7 +111,6 @@ def _params(
     closed_detail, is_amo, available_at = _session(settings, request.amo, now)
     order_id = uuid.uuid4()
     record = _new_order(user_id, order_id, request)
-    band_factor, fee_factor = reserve_factors(settings)
     return {
         "user_id": user_id,
         "key": key,
@@ -128,8 +127,8 @@ def _params(
         "closed_detail": closed_detail,
         "is_amo": is_amo,
         "available_at": available_at,
-        "band_factor": band_factor,
-        "fee_factor": fee_factor,
+        "band_bps": settings.market_protection_band_bps,
+        "fee_rate_bps": settings.fee_rate_bps,
         "value_max": settings.order_value_max,
         "orders_per_minute_max": settings.orders_per_minute_max,
         "currency": settings.currency,
@@ -138,17 +137,6 @@ def _params(
         "outbox_payload": ORDER_COMMANDS.encode(record),
         "outbox_headers": _NEW_ORDER_HEADERS,
     }
-
-
-def reserve_factors(settings: Settings) -> tuple[Decimal, Decimal]:
-    """The protection band's and the fee's factors, as order_rules.buy_reserve computes them.
-
-    Passed to order_place so that its reserve is the same Decimal, digit for digit.
-    """
-    return (
-        order_rules.bps_factor(settings.market_protection_band_bps),
-        order_rules.bps_factor(settings.fee_rate_bps),
-    )
 
 
 def _session(

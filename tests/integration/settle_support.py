@@ -1,7 +1,7 @@
 """Helpers of the settlement tests: users, orders placed as the API places them, exchange reports.
 
-Orders are written exactly as api/services/orders.py writes them (reserve through the ledger for
-buys, locked shares for sells), so settlement meets the state it meets in production.
+Orders are written as order_place writes them (its reserve rule and reserve posting for buys,
+locked shares for sells), so settlement meets the state it meets in production.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any
 
 import psycopg
 
-from api.services.order_rules import buy_reserve
 from core.contracts import ExecType, ExecutionReport, OrderStatus, OrderType, Side
 from core.instruments import DEFAULT_INSTRUMENTS, seed_instruments
-from core.ledger import AccountKind, TxnKind, deposit_entries, open_user_accounts, post, user
+from core.ledger import TxnKind, deposit_entries, open_user_accounts, post
 from core.money import to_money
 from core.settings import Settings
 from infra.migrate import load_invariants
@@ -70,10 +69,18 @@ async def place_order(
     reserve = Decimal(0)
     if side is Side.BUY:
         assert valued_at is not None
-        value = to_money(valued_at * quantity)
-        reserve = buy_reserve(
-            order_type, value, settings.fee_rate_bps, settings.market_protection_band_bps
+        cursor = await conn.execute(
+            "SELECT order_buy_reserve(%s, %s, %s, %s)",
+            (
+                order_type.value,
+                to_money(valued_at * quantity),
+                settings.fee_rate_bps,
+                settings.market_protection_band_bps,
+            ),
         )
+        row = await cursor.fetchone()
+        assert row is not None
+        reserve = row[0]
     await conn.execute(
         "INSERT INTO orders (id, user_id, client_order_id, symbol, side, order_type, quantity,"
         " price, trigger_price, status, reserved_amount)"
@@ -93,15 +100,8 @@ async def place_order(
         ),
     )
     if side is Side.BUY:
-        await post(
-            conn,
-            TxnKind.ORDER_RESERVE,
-            [
-                user(AccountKind.CASH_AVAILABLE, user_id, -reserve),
-                user(AccountKind.CASH_LOCKED, user_id, reserve),
-            ],
-            currency="USD",
-            order_id=order_id,
+        await conn.execute(
+            "SELECT ledger_post_order_reserve(%s, %s, %s, 'USD')", (user_id, order_id, reserve)
         )
     else:
         await conn.execute(

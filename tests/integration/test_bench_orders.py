@@ -5,12 +5,14 @@ No timing is asserted: speed is measured by ``python -m bench``, never in tests.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from bench import orders_api
+from bench import orders_api, orders_lean
+from bench.exceptions import BenchError
 from bench.orders_setup import api_server, bench_database, free_port, invariant_violations
 from bench.pg_ceiling import PgbenchLoad
 from bench.report import HostInfo
@@ -28,35 +30,46 @@ def host() -> HostInfo:
     return HostInfo(nproc=2, cpu_model="test")
 
 
-def test_a_tiny_run_reports_each_level_beside_its_pgbench_ceiling(
+def test_a_tiny_run_reports_each_level_as_lean_order_place_and_api_with_both_ratios(
     running_stack: Settings, host: HostInfo, tmp_path: Path
 ) -> None:
     rows = orders_api.measure(running_stack, host, TINY, tmp_path / "api.log")
 
     assert [row.result.name for row in rows] == [
+        "pgbench.lean_order",
         "pgbench.place_order",
         "api.orders",
+        "pgbench.lean_order",
         "pgbench.place_order",
         "api.orders",
         "api.orders.half_peak",
     ]
-    for ceiling_row, api_row, clients in ((rows[0], rows[1], 1), (rows[2], rows[3], 4)):
-        assert ceiling_row.ceiling is None
-        assert ceiling_row.result.conditions["clients"] == clients
-        assert ceiling_row.result.details["failed"] == 0
-        assert api_row.ceiling is ceiling_row.result
+    for lean_row, place_row, api_row, clients in (
+        (rows[0], rows[1], rows[2], 1),
+        (rows[3], rows[4], rows[5], 4),
+    ):
+        assert lean_row.ceiling is None
+        for ceiling_row in (lean_row, place_row):
+            assert ceiling_row.result.conditions["clients"] == clients
+            assert ceiling_row.result.details["failed"] == 0
+            assert ceiling_row.result.details["transactions"] > 0
+        assert place_row.ceiling is lean_row.result
+        assert api_row.ceiling is lean_row.result
         assert api_row.result.conditions["concurrency"] == clients
         assert api_row.result.details["non_2xx"] == 0
         assert api_row.result.details["errors"] == 0
         assert api_row.result.details["orders"] > 0
+        assert place_row.ratio is not None and place_row.ratio > 0
         assert api_row.ratio is not None and api_row.ratio > 0
         assert api_row.result.details["p50_ms"] <= api_row.result.details["p99_ms"]
-    half = rows[4]
+    half = rows[6]
     assert half.ceiling is not None and half.ceiling.name == "api.orders"
+    assert half.ceiling.value == max(rows[2].result.value, rows[5].result.value)
     assert half.result.details["non_2xx"] == 0
     assert half.result.details["errors"] == 0
     assert all(row.result.unit == "orders/s" for row in rows)
-    assert len(orders_api.goals(rows)) == 2
+    lines = orders_api.goals(rows)
+    assert [line.split(" ")[1] for line in lines] == ["pgbench", "API", "at"]
 
 
 def _counts(dsn: str) -> dict[str, int]:
@@ -98,3 +111,37 @@ def test_api_and_pgbench_place_orders_that_keep_every_invariant(
     assert counts["keys"] == counts["keys_201"]
     assert violations == dict.fromkeys(violations, 0)
     assert len(violations) >= 5
+
+
+def test_the_lean_order_keeps_its_ledger_and_takes_order_place_s_reserve(
+    running_stack: Settings, host: HostInfo
+) -> None:
+    with bench_database(running_stack, users=10, pool_size_max=8) as db:
+        variables = orders_lean.pgbench_variables(db, "ACME", 1, Decimal("100.00"))
+        with orders_lean.lean_tables(db):
+            ceiling = orders_lean.pgbench_lean_order(db, host, PgbenchLoad(4, 2, 2), variables)
+            with psycopg.connect(db.dsn) as conn:
+                row = conn.execute(
+                    "SELECT (SELECT count(*) FROM lean_orders), sum(locked) FROM lean_wallets"
+                ).fetchone()
+            with psycopg.connect(db.dsn, autocommit=True) as conn:
+                # Locked cash that no leg accounts for must fail the check.
+                conn.execute(
+                    "UPDATE lean_wallets SET locked = locked + 1 WHERE user_id = %s",
+                    (db.users[0].id,),
+                )
+            with pytest.raises(BenchError, match="locked cash differs"):
+                orders_lean.check_lean_ledger(db.dsn)
+            with psycopg.connect(db.dsn, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE lean_wallets SET locked = locked - 1 WHERE user_id = %s",
+                    (db.users[0].id,),
+                )
+
+    # 100.00 at the default 3 bps fee, as order_place reserves it (its case table).
+    assert variables["reserve"] == "100.0300"
+    assert ceiling.name == "pgbench.lean_order"
+    assert ceiling.details["failed"] == 0
+    assert row is not None
+    assert ceiling.details["transactions"] == row[0] > 0
+    assert row[1] == row[0] * Decimal("100.0300")

@@ -150,8 +150,8 @@ def test_pgbench_variables_carry_the_users_and_the_apis_limits() -> None:
     variables = orders_api.pgbench_variables(BenchDatabase("bench_x", settings, users))
 
     assert (variables["user_min"], variables["user_max"]) == ("5", "7")
-    # The factors order_place gets from the API: the default 500 bps band and 3 bps fee.
-    assert (variables["band_factor"], variables["fee_factor"]) == ("1.05", "1.0003")
+    # The basis points order_place gets from the API: the default 500 bps band and 3 bps fee.
+    assert (variables["band_bps"], variables["fee_rate_bps"]) == ("500", "3")
     assert variables["value_max"] == str(settings.order_value_max)
     assert variables["rate_max"] == str(settings.orders_per_minute_max)
     assert variables["symbol"] == orders_api.SYMBOL
@@ -166,18 +166,22 @@ def _row(name: str, value: float, ceiling: Result | None = None, **details: floa
     return Row(result, ceiling)
 
 
-def test_goals_compare_peaks_and_p99_at_half_of_peak() -> None:
-    pg_1, pg_4 = _row("pgbench.place_order", 400.0), _row("pgbench.place_order", 1000.0)
-    api_1 = _row("api.orders", 300.0, pg_1.result)
-    api_4 = _row("api.orders", 450.0, pg_4.result)
-    half = _row("api.orders.half_peak", 225.0, api_4.result, p99_ms=61.0)
+def test_goals_compare_order_place_and_the_api_with_the_lean_order_and_p99_at_half_peak() -> None:
+    lean_1, lean_4 = _row("pgbench.lean_order", 800.0), _row("pgbench.lean_order", 1250.0)
+    pg_1 = _row("pgbench.place_order", 400.0, lean_1.result)
+    pg_4 = _row("pgbench.place_order", 1000.0, lean_4.result)
+    api_1 = _row("api.orders", 300.0, lean_1.result)
+    api_4 = _row("api.orders", 450.0, lean_4.result)
+    half = _row("api.orders.half_peak", 225.0, api_4.result, p99_ms=41.0)
 
-    lines = orders_api.goals([pg_1, api_1, pg_4, api_4, half])
+    lines = orders_api.goals([lean_1, pg_1, api_1, lean_4, pg_4, api_4, half])
 
-    assert lines[0].startswith("peak API 450 orders/s / peak pgbench 1,000 = 0.45")
-    assert "NOT met" in lines[0]
-    assert "61.0 ms" in lines[1]
+    assert lines[0].startswith("peak pgbench order_place 1,000 orders/s / peak lean order 1,250")
+    assert "= 0.80 (goal >= 0.80: met)" in lines[0]
+    assert lines[1].startswith("peak API 450 orders/s / peak lean order 1,250 = 0.36")
     assert "NOT met" in lines[1]
+    assert "41.0 ms" in lines[2]
+    assert lines[2].endswith("(goal <= 50 ms: met)")
 
 
 def test_one_worker_runs_python_m_api_and_more_run_uvicorns_workers() -> None:

@@ -6,8 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from api.services.order_rules import buy_reserve
-from core.contracts import OrderStatus, OrderType
+from core.contracts import OrderStatus
 from streams.settlement_rules import (
     OrderProgress,
     SettlementError,
@@ -22,7 +21,9 @@ S = OrderStatus
 
 
 def test_fees_round_down_so_many_partial_fills_never_outgrow_the_reserve() -> None:
-    reserve = buy_reserve(OrderType.LIMIT, Decimal("33.33") * 7, 3, 0)
+    # order_place's reserve for 7 x 33.33 at 3 bps (tests/integration/test_order_place_cases.py):
+    # 233.31 * 1.0003 = 233.379993, rounded up.
+    reserve = Decimal("233.3800")
     taken = sum((Decimal("33.33") + fill_fee(Decimal("33.33"), 3) for _ in range(7)), Decimal(0))
     assert fill_fee(Decimal("33.33"), 3) == Decimal("0.0099")  # 0.009999 truncated
     assert taken <= reserve

@@ -74,15 +74,8 @@ async def give_shares(
             " VALUES (%s, %s, %s, %s, 'BUY', 'LIMIT', %s, %s, 'FILLED', %s, %s, 0)",
             (order_id, user_id, str(order_id), symbol, quantity, px, quantity, px),
         )
-        await post(
-            conn,
-            TxnKind.ORDER_RESERVE,
-            [
-                user(AccountKind.CASH_AVAILABLE, user_id, -cost),
-                user(AccountKind.CASH_LOCKED, user_id, cost),
-            ],
-            currency=currency,
-            order_id=order_id,
+        await conn.execute(
+            "SELECT ledger_post_order_reserve(%s, %s, %s, %s)", (user_id, order_id, cost, currency)
         )
         txn_id = await post(
             conn,
