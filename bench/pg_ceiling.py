@@ -88,13 +88,17 @@ def parse_pgbench_output(text: str) -> PgbenchFigures:
 def _run_pgbench(settings: Settings, args: list[str], timeout_s: float) -> str:
     command = [
         str(settings.pg_bin_dir / "pgbench"),
-        *("-h", settings.pg_host, "-p", str(settings.pg_port), "-U", settings.pg_user),
+        # Every node, the primary chosen (PGTARGETSESSIONATTRS below): libpq takes lists.
+        *("-h", ",".join(host for host, _ in settings.pg_addresses)),
+        *("-p", ",".join(str(port) for _, port in settings.pg_addresses)),
+        *("-U", settings.pg_user),
         *args,
     ]
     env = {
         **os.environ,
         "PGPASSWORD": settings.pg_password.get_secret_value(),
         "PGCONNECT_TIMEOUT": str(int(settings.pg_connect_timeout_s)),
+        "PGTARGETSESSIONATTRS": "read-write",
     }
     log.info("running %s", " ".join(command))
     try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api.deps import CurrentPrincipal, PoolDep, ReadPoolDep, SettingsDep
 from api.feeds.price_hub import PriceHub
 from api.services import market, market_candles
 from api.services.market import QuoteList, SymbolList
-from api.services.market_candles import CandleList, Interval
+from api.services.market_candles import MEDIA_TYPES, CandleFormat, CandleList, Interval
 
 router = APIRouter(prefix="/v1/market", tags=["market"])
 
@@ -45,7 +46,21 @@ async def quotes(
     return market.quotes(hub, wanted)
 
 
-@router.get("/candles", response_model=CandleList, summary="OHLCV candles")
+@router.get(
+    "/candles",
+    response_model=CandleList,
+    summary="OHLCV candles",
+    responses={
+        200: {
+            "content": {
+                MEDIA_TYPES[CandleFormat.CSV]: {"schema": {"type": "string"}},
+                MEDIA_TYPES[CandleFormat.PARQUET]: {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            }
+        }
+    },
+)
 async def candles(
     _: CurrentPrincipal,
     settings: SettingsDep,
@@ -57,10 +72,32 @@ async def candles(
     ] = None,
     end: Annotated[datetime | None, Query(description="Exclusive; default now.")] = None,
     limit: Annotated[int | None, Query(description="Most candles (the latest in range).")] = None,
+    format: Annotated[
+        CandleFormat | None,
+        Query(description="json, csv or parquet; else chosen by Accept (default json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
-    """Candles whose bucket starts in [start, end), ascending; the latest ``limit`` of them."""
-    body = await market_candles.get_candles_json(
-        pool, settings, symbol, interval, start, end, limit
-    )
-    # Already JSON of CandleList (response_model documents it): FastAPI need not validate it.
-    return Response(content=body, media_type="application/json")
+    """Candles whose bucket starts in [start, end), ascending; the latest ``limit`` of them.
+
+    As JSON, CSV (streamed) or Parquet, with the same bounds and refusals each way.
+    """
+    chosen = market_candles.negotiate(format, accept)
+    if chosen is CandleFormat.JSON:
+        body = await market_candles.get_candles_json(
+            pool, settings, symbol, interval, start, end, limit
+        )
+        # Already JSON of CandleList (response_model documents it): FastAPI need not validate.
+        return Response(content=body, media_type=MEDIA_TYPES[chosen])
+    query = market_candles.candle_query(settings, symbol, interval, start, end, limit)
+    filename = f"{query.symbol}_{query.interval.value}.{chosen.value}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if chosen is CandleFormat.CSV:
+        await market_candles.check_known(pool, query.symbol)
+        return StreamingResponse(
+            market_candles.stream_candles_csv(pool, query),
+            media_type=MEDIA_TYPES[chosen],
+            headers=headers,
+        )
+    body = await market_candles.get_candles_parquet(pool, query)
+    return Response(content=body, media_type=MEDIA_TYPES[chosen], headers=headers)
