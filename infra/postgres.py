@@ -97,11 +97,16 @@ INCLUDE_FILE = "broker.conf"
 
 def server_parameters(settings: Settings) -> dict[str, str]:
     """The server settings the project sets on every node it runs, whoever starts the node."""
-    return {
+    parameters = {
         "shared_buffers": f"{settings.pg_shared_buffers_mb}MB",
         "max_connections": str(settings.pg_connections_max),
         "log_min_duration_statement": "1000",
     }
+    if settings.pg_timescaledb:
+        parameters["shared_preload_libraries"] = "timescaledb"
+        # Its telemetry would call out to Timescale's servers at every start.
+        parameters["timescaledb.telemetry_level"] = "off"
+    return parameters
 
 
 def _write_parameters(settings: Settings) -> None:
