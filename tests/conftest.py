@@ -146,9 +146,7 @@ def _make_template(settings: Settings) -> str:
             conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
     with _admin_conn(settings) as conn:
         conn.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
-                sql.Identifier(TEMPLATE_DB)
-            )
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(TEMPLATE_DB))
         )
     return TEMPLATE_DB
 
