@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # Preload TimescaleDB (candles as a hypertable, continuous aggregates, compression); off,
     # the same migrations build candles in plain PostgreSQL tables and views.
     pg_timescaledb: bool = True
+    # TimescaleDB's background workers: its launcher, one scheduler per database, its jobs.
+    pg_timescaledb_workers_max: int = Field(default=16, ge=4, le=256)
     # Source tarballs setup reads before downloading (infra/timescaledb.py); a folder shared
     # between checkouts, so a machine without access to the project's site still installs.
     source_cache_dir: Path = Path.home() / ".cache" / "broker" / "sources"

@@ -144,6 +144,10 @@ def _make_template(settings: Settings) -> str:
     with psycopg.connect(settings.pg_dsn_for(TEMPLATE_DB), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
             conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
+            # Stopping it may cut a job short, and a copy's scheduler would take that for a
+            # crash and hold the job back: the copies start with no job history.
+            conn.execute("DELETE FROM _timescaledb_internal.bgw_job_stat")
+            conn.execute("DELETE FROM _timescaledb_internal.bgw_job_stat_history")
     with _admin_conn(settings) as conn:
         conn.execute(
             sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(TEMPLATE_DB))
