@@ -55,7 +55,7 @@ def _failures(conn: Conn) -> dict[object, object]:
     rows = conn.execute(
         "SELECT job_id, coalesce(total_failures, 0) FROM timescaledb_information.job_stats"
     ).fetchall()
-    return dict(rows)
+    return {row[0]: row[1] for row in rows}
 
 
 def _job_id(conn: Conn, proc_name: str, target: str | None = None) -> int:
