@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from core.settings import PROJECT_ROOT
+from infra import timescaledb
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 
@@ -77,7 +78,8 @@ def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_com
     environments: dict[str, Any] = {n: spec.get("environment", {}) for n, spec in services.items()}
     assert str(environments["kafka-3"]["KAFKA_NODE_ID"]) == "3"
     assert environments["init"]["BROKER_KAFKA_NODES"] == "3"
-    assert services["db"]["image"].startswith("timescale/timescaledb:")
+    # The same TimescaleDB release as setup builds for the local cluster.
+    assert services["db"]["image"] == f"timescale/timescaledb:{timescaledb.VERSION}-pg15"
 
 
 def _services_from_yaml(text: str) -> dict[str, dict[str, str]]:
