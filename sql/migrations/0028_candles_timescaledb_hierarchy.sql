@@ -89,6 +89,11 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- The analysts' role (0032) reads every candle view; these replace 0012's.
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'broker_analyst') THEN
+        GRANT SELECT ON candles_5m, candles_15m, candles_1h, candles_1d TO broker_analyst;
+    END IF;
+
     IF NOT (SELECT compression_enabled FROM timescaledb_information.hypertables
             WHERE hypertable_name = 'candles') THEN
         ALTER TABLE candles SET (
