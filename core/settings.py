@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     pg_failover_retries_max: int = 4
     pg_failover_backoff_ms: int = 500
     pg_unavailable_retry_after_s: int = 5
+    # Preload TimescaleDB (candles as a hypertable, continuous aggregates, compression); off,
+    # the same migrations build candles in plain PostgreSQL tables and views.
+    pg_timescaledb: bool = True
+    # TimescaleDB's background workers: its launcher, one scheduler per database, its jobs.
+    pg_timescaledb_workers_max: int = Field(default=16, ge=4, le=256)
+    # Source tarballs setup reads before downloading (infra/timescaledb.py); a folder shared
+    # between checkouts, so a machine without access to the project's site still installs.
+    source_cache_dir: Path = Path.home() / ".cache" / "broker" / "sources"
 
     # Kafka: KRaft nodes on loopback, each a broker and a controller. Node i (from 0) listens on
     # kafka_port + 2i and its controller on kafka_controller_port + 2i, so the defaults interleave.

@@ -17,6 +17,7 @@ from infra import (
     services,
     stack,
     supervise,
+    timescaledb,
     tls,
     topics,
 )
@@ -33,6 +34,7 @@ COMMANDS = {
     "follow": "follow every service's log, each line prefixed with its service",
     "front-config": "write the front's haproxy.cfg and (unless configured) its certificate",
     "fetch": "fetch the Kafka jars",
+    "timescaledb": "install the pinned TimescaleDB release for PostgreSQL unless present",
     "migrate": "migrate the database",
     "topics": "create the topics",
     "close-day": "close the exchange simulator's trading day now and wait for its trade report",
@@ -93,6 +95,8 @@ def _run(command: str, service: str | None, settings: Settings, log: logging.Log
             log.info("front configuration in %s", front.prepare(settings))
         case "fetch":
             log.info("kafka jars in %s", kafka_node.fetch(settings))
+        case "timescaledb":
+            log.info("%s", timescaledb.ensure(settings))
         case "migrate":
             log.info("%d migrations applied", migrate.apply_migrations(settings.pg_dsn))
         case "topics":

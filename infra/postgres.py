@@ -93,15 +93,28 @@ def prepare_os_user_dir(settings: Settings, target: Path) -> None:
 
 
 INCLUDE_FILE = "broker.conf"
+# Worker processes beside TimescaleDB's: parallel query (max_parallel_workers, 8 by default)
+# and the logical replication launcher.
+PARALLEL_AND_OTHER_WORKERS = 10
 
 
 def server_parameters(settings: Settings) -> dict[str, str]:
     """The server settings the project sets on every node it runs, whoever starts the node."""
-    return {
+    parameters = {
         "shared_buffers": f"{settings.pg_shared_buffers_mb}MB",
         "max_connections": str(settings.pg_connections_max),
         "log_min_duration_statement": "1000",
     }
+    if settings.pg_timescaledb:
+        parameters["shared_preload_libraries"] = "timescaledb"
+        # TimescaleDB's launcher, a scheduler per database and each running job are background
+        # workers; PostgreSQL's default of 8 leaves jobs "failed to start a background worker".
+        workers = settings.pg_timescaledb_workers_max
+        parameters["timescaledb.max_background_workers"] = str(workers)
+        parameters["max_worker_processes"] = str(workers + PARALLEL_AND_OTHER_WORKERS)
+        # Its telemetry would call out to Timescale's servers at every start.
+        parameters["timescaledb.telemetry_level"] = "off"
+    return parameters
 
 
 def _write_parameters(settings: Settings) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh machine; quick and harmless when all is in place.
 # OS packages (PostgreSQL 15, Java 17, Maven, Redis 7) come from Debian, Python packages from the uv lock,
-# Kafka's jars from Maven Central through infra/pom.xml.
+# Kafka's jars from Maven Central through infra/pom.xml, TimescaleDB from its release's source archive
+# (BROKER_SOURCE_CACHE_DIR, else downloaded; checked against the digest in infra/timescaledb.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,10 @@ fi
 command -v jq >/dev/null || missing+=(jq)
 # The browser test drives Debian's Chromium (a browser download at run time is not possible).
 command -v chromium >/dev/null || missing+=(chromium)
+# TimescaleDB is built from source (infra/timescaledb.py): Debian has no package for PG 15.
+for pkg in postgresql-server-dev-15 cmake gcc make patch libssl-dev libkrb5-dev; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: please install these Debian packages (as root): ${missing[*]}" >&2
@@ -48,3 +53,5 @@ fi
 export UV_PYTHON_DOWNLOADS=never
 uv sync --frozen --quiet --python "$PYTHON"
 .venv/bin/python -m infra fetch
+# Quick when the pinned release is in place; otherwise a build of about a minute (as root).
+.venv/bin/python -m infra timescaledb

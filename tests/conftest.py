@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from core.settings import PROJECT_ROOT, Settings
-from infra import migrate, procs, stack, supervise, topics
+from infra import migrate, postgres, procs, stack, supervise, topics
 
 TEMPLATE_DB = "broker_template"
 
@@ -93,6 +93,11 @@ def _sweep_orphan_stacks(test_root: Path) -> None:
         # Its PostgreSQL was one server or a pair: stopping what is not there is harmless.
         for ha in (False, True):
             stack.stop(orphan.model_copy(update={"pg_ha": ha}))
+        plain = state_dir / "plain"
+        if plain.exists():
+            postgres.stop(Settings(mode="test", state_dir=plain, pg_ha=False))
+            if (plain / "postgres").is_symlink():
+                shutil.rmtree((plain / "postgres").resolve(), ignore_errors=True)
         postgres_home = state_dir / "postgres"
         if postgres_home.is_symlink():
             shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
@@ -127,14 +132,95 @@ def _drop_database(settings: Settings, name: str) -> None:
         )
 
 
+def _make_template(settings: Settings) -> str:
+    _drop_database(settings, TEMPLATE_DB)
+    with _admin_conn(settings) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    migrate.apply_migrations(settings.pg_dsn_for(TEMPLATE_DB))
+    # TimescaleDB runs a job scheduler in each database with the extension, and a scheduler
+    # connected to the template makes CREATE DATABASE ... TEMPLATE fail ("being accessed by
+    # other users"); its restart around each copy races it. A database closed to connections
+    # gets no scheduler, and copying it needs none.
+    with psycopg.connect(settings.pg_dsn_for(TEMPLATE_DB), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+            conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
+            # Stopping it may cut a job short, and a copy's scheduler would take that for a
+            # crash and hold the job back: the copies start with no job history.
+            conn.execute("DELETE FROM _timescaledb_internal.bgw_job_stat")
+            conn.execute("DELETE FROM _timescaledb_internal.bgw_job_stat_history")
+    with _admin_conn(settings) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(TEMPLATE_DB))
+        )
+    return TEMPLATE_DB
+
+
 @pytest.fixture(scope="session")
 def template_db(running_stack: Settings) -> str:
     """A database with every migration applied, cloned by each test that needs a schema."""
-    _drop_database(running_stack, TEMPLATE_DB)
-    with _admin_conn(running_stack) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
-    migrate.apply_migrations(running_stack.pg_dsn_for(TEMPLATE_DB))
-    return TEMPLATE_DB
+    return _make_template(running_stack)
+
+
+# The database back ends the project supports: candles in TimescaleDB (the default) or in
+# plain PostgreSQL tables (BROKER_PG_TIMESCALEDB=false).
+BACKENDS = ("timescaledb", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests marked ``both_backends`` once per database back end."""
+    if metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("pg_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def pg_backend(request: pytest.FixtureRequest) -> str:
+    """The back end of this test's database: TimescaleDB unless the test runs on both."""
+    return str(getattr(request, "param", BACKENDS[0]))
+
+
+@pytest.fixture(scope="session")
+def plain_stack(running_stack: Settings) -> Iterator[Settings]:
+    """A second PostgreSQL, without TimescaleDB, beside the session's stack; stopped after."""
+    settings = running_stack.model_copy(
+        update={
+            "state_dir": running_stack.state_dir / "plain",
+            "pg_port": free_port(),
+            "pg_timescaledb": False,
+            # Only candle and market tests use it: a small cluster is enough.
+            "pg_shared_buffers_mb": 128,
+            "pg_connections_max": 100,
+        }
+    )
+    try:
+        postgres.start(settings)
+        yield settings
+    finally:
+        postgres.stop(settings)
+        postgres_home = settings.state_dir / "postgres"
+        if postgres_home.is_symlink():
+            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
+
+
+@pytest.fixture
+def pg_stack(request: pytest.FixtureRequest, pg_backend: str) -> Settings:
+    """This test's PostgreSQL: the session stack's, or the plain one for the plain back end."""
+    if pg_backend == "postgresql":
+        return request.getfixturevalue("plain_stack")  # type: ignore[no-any-return]
+    return request.getfixturevalue("running_stack")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pg_template(request: pytest.FixtureRequest, pg_backend: str) -> str:
+    """The migrated template database of this test's PostgreSQL."""
+    if pg_backend == "postgresql":
+        return request.getfixturevalue("plain_template_db")  # type: ignore[no-any-return]
+    return request.getfixturevalue("template_db")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def plain_template_db(plain_stack: Settings) -> str:
+    """The migrated template of the plain PostgreSQL."""
+    return _make_template(plain_stack)
 
 
 def _scratch_database(settings: Settings, template: str | None) -> Iterator[str]:
@@ -161,15 +247,15 @@ def topology() -> Iterator[Settings]:
 
 
 @pytest.fixture
-def empty_db_dsn(running_stack: Settings) -> Iterator[str]:
+def empty_db_dsn(pg_stack: Settings) -> Iterator[str]:
     """A connection string to a brand-new empty database, dropped after the test."""
-    yield from _scratch_database(running_stack, None)
+    yield from _scratch_database(pg_stack, None)
 
 
 @pytest.fixture
-def db_dsn(running_stack: Settings, template_db: str) -> Iterator[str]:
+def db_dsn(pg_stack: Settings, pg_template: str) -> Iterator[str]:
     """A connection string to a fresh, fully migrated database, dropped after the test."""
-    yield from _scratch_database(running_stack, template_db)
+    yield from _scratch_database(pg_stack, pg_template)
 
 
 @pytest.fixture

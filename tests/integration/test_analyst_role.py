@@ -10,7 +10,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-pytestmark = pytest.mark.integration
+# The same on TimescaleDB and on plain PostgreSQL.
+pytestmark = [pytest.mark.integration, pytest.mark.both_backends]
 
 ANALYST_GROUP = "broker_analyst"
 READABLE = ("candles", "instruments", "last_prices")

@@ -26,7 +26,8 @@ from tests.integration.tick_agents_support import (
     seed_symbols,
 )
 
-pytestmark = pytest.mark.integration
+# The same answers on TimescaleDB and on plain PostgreSQL.
+pytestmark = [pytest.mark.integration, pytest.mark.both_backends]
 
 TOPIC = "md.ticks"
 GRACE_NS = 2 * NS_PER_S

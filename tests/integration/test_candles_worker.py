@@ -102,6 +102,7 @@ def names(running_stack: Settings, new_topic: Callable[[int], str]) -> Iterator[
         yield topics
 
 
+@pytest.mark.both_backends
 def test_one_worker_builds_every_candle_and_dead_letters_the_rest(
     running_stack: Settings, db_dsn: str, names: WorkerTopics, tmp_path: Path
 ) -> None:

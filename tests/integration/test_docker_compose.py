@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from core.settings import PROJECT_ROOT
+from infra import timescaledb
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 
@@ -77,7 +78,8 @@ def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_com
     environments: dict[str, Any] = {n: spec.get("environment", {}) for n, spec in services.items()}
     assert str(environments["kafka-3"]["KAFKA_NODE_ID"]) == "3"
     assert environments["init"]["BROKER_KAFKA_NODES"] == "3"
-    assert services["db"]["image"].startswith("timescale/timescaledb:")
+    # The same TimescaleDB release as setup builds for the local cluster.
+    assert services["db"]["image"] == f"timescale/timescaledb:{timescaledb.VERSION}-pg15"
 
 
 def _services_from_yaml(text: str) -> dict[str, dict[str, str]]:
@@ -122,10 +124,13 @@ def test_the_docker_pairs_patroni_config_is_the_one_the_local_pair_renders() -> 
     from infra import patroni_node
 
     docker = yaml.safe_load(PATRONI_DOCKER_CONFIG.read_text())
-    local = patroni_node.config(Settings(), 0)
+    # The Docker pair's image is postgres:15 with Debian's Patroni, without TimescaleDB: the
+    # local pair's settings with the extension off (candles in plain tables there).
+    settings = Settings(pg_timescaledb=False)
+    local = patroni_node.config(settings, 0)
 
     assert docker["bootstrap"] == local["bootstrap"]
     assert docker["scope"] == local["scope"]
     parameters = dict(docker["postgresql"]["parameters"])
     parameters.pop("unix_socket_directories")
-    assert parameters == patroni_node.parameters(Settings())
+    assert parameters == patroni_node.parameters(settings)

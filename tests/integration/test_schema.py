@@ -12,7 +12,7 @@ from psycopg import errors
 
 from core import ledger
 from core.market_profile import PROFILES
-from infra import migrate
+from infra import migrate, timescaledb
 
 pytestmark = pytest.mark.integration
 
@@ -467,6 +467,7 @@ def test_execution_must_match_its_order_symbol_and_side(conn: Conn, instrument: 
         )
 
 
+@pytest.mark.both_backends
 def test_candles_primary_key_is_symbol_width_and_bucket_start(
     conn: Conn,
 ) -> None:
@@ -479,12 +480,20 @@ def test_candles_primary_key_is_symbol_width_and_bucket_start(
     assert [row[0] for row in rows] == ["symbol", "bucket_width", "bucket_start"]
 
 
-def test_candles_stays_a_plain_table_without_timescaledb(
-    conn: Conn,
+@pytest.mark.both_backends
+def test_candles_is_a_hypertable_on_timescaledb_and_a_plain_table_without(
+    conn: Conn, pg_backend: str
 ) -> None:
-    installed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
-    if installed.fetchone() is not None:
-        pytest.skip("timescaledb is installed here, so candles is a hypertable")
+    on_timescaledb = pg_backend == "timescaledb"
+    extension = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    # The release setup builds (infra/timescaledb.py), or none at all.
+    assert extension.fetchall() == ([(timescaledb.VERSION,)] if on_timescaledb else [])
+    if on_timescaledb:
+        hypertable = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.hypertables"
+            " WHERE hypertable_name = 'candles'"
+        )
+        assert hypertable.fetchone() == (1,)
     relkind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'candles'::regclass")
     assert relkind.fetchone() == ("r",)
     conn.execute(
@@ -498,6 +507,7 @@ def test_candles_stays_a_plain_table_without_timescaledb(
         )
 
 
+@pytest.mark.both_backends
 def test_candle_high_below_low_is_refused(conn: Conn) -> None:
     with pytest.raises(errors.CheckViolation, match="candles_high_low_bound_prices"):
         conn.execute(

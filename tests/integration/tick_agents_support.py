@@ -300,7 +300,7 @@ class Workers:
                 "BROKER_MODE": "test",
                 "BROKER_KAFKA_PORT": str(settings.kafka_port),
                 "BROKER_KAFKA_NODES": str(settings.kafka_nodes),
-                "BROKER_PG_PORT": str(settings.pg_port),
+                "BROKER_PG_PORT": str(conninfo_to_dict(dsn)["port"]),
                 "BROKER_PG_HA": str(settings.pg_ha).lower(),
                 "BROKER_PG_DATABASE": str(conninfo_to_dict(dsn)["dbname"]),
                 "BROKER_TOPIC_TICKS": names.ticks,

@@ -100,7 +100,7 @@ def running_worker(
         "BROKER_MODE": "test",
         "BROKER_KAFKA_PORT": str(settings.kafka_port),
         "BROKER_KAFKA_NODES": str(settings.kafka_nodes),
-        "BROKER_PG_PORT": str(settings.pg_port),
+        "BROKER_PG_PORT": str(conninfo_to_dict(db_dsn)["port"]),
         "BROKER_PG_HA": str(settings.pg_ha).lower(),
         "BROKER_PG_DATABASE": str(conninfo_to_dict(db_dsn)["dbname"]),
         "BROKER_TOPIC_TICKS": made.ticks,
@@ -217,7 +217,8 @@ def read_all(settings: Settings, topic: str, wait_s: float = 3.0) -> list[bytes]
 def allow_connections(settings: Settings, db_dsn: str, allowed: bool) -> None:
     """Open or close the test database to new connections (an outage the worker must ride)."""
     name = conninfo_to_dict(db_dsn)["dbname"]
-    with psycopg.connect(settings.pg_dsn_for("postgres"), autocommit=True) as admin:
+    cluster = settings.model_copy(update={"pg_port": int(str(conninfo_to_dict(db_dsn)["port"]))})
+    with psycopg.connect(cluster.pg_dsn_for("postgres"), autocommit=True) as admin:
         admin.execute(
             sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
                 sql.Identifier(str(name)), sql.Literal(allowed)

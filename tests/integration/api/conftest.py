@@ -35,6 +35,8 @@ def api_settings(running_stack: Settings, db_dsn: str) -> Settings:
     return running_stack.model_copy(
         update={
             "pg_database": conninfo_to_dict(db_dsn)["dbname"],
+            # The test's cluster: the session's, or the plain PostgreSQL (both_backends).
+            "pg_port": int(str(conninfo_to_dict(db_dsn)["port"])),
             "market_always_open": True,
             "api_port": free_port(),
             "pg_pool_size_max": 20,

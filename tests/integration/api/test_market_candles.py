@@ -35,7 +35,8 @@ from tests.integration.tick_agents_support import (
     worker_topics,
 )
 
-pytestmark = pytest.mark.integration
+# The same answers on TimescaleDB and on plain PostgreSQL.
+pytestmark = [pytest.mark.integration, pytest.mark.both_backends]
 
 FIXED_S = {"1s": 1, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86_400}
 CALENDAR = {"1w": "1w", "1mo": "1mo"}

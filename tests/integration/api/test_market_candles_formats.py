@@ -14,7 +14,8 @@ import pytest
 
 from tests.integration.api.conftest import MakeUser
 
-pytestmark = pytest.mark.integration
+# The same on TimescaleDB and on plain PostgreSQL.
+pytestmark = [pytest.mark.integration, pytest.mark.both_backends]
 
 T0 = datetime(2024, 9, 16, 14, 0, tzinfo=UTC)
 MINUTES = 2_500  # more than one streamed chunk of CSV rows

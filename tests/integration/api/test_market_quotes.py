@@ -13,7 +13,8 @@ from core.settings import Settings
 from tests.integration.api.conftest import MakeUser, serve
 from tests.integration.api.test_stream_support import T0_NS, seed_prices
 
-pytestmark = pytest.mark.integration
+# The same answers on TimescaleDB and on plain PostgreSQL.
+pytestmark = [pytest.mark.integration, pytest.mark.both_backends]
 
 
 @pytest.fixture
