@@ -101,7 +101,13 @@ def candle_range(
         )
     width = WIDTHS[interval]
     end = _aware(end) if end is not None else now
-    start = _aware(start) if start is not None else end - width * size
+    try:
+        start = _aware(start) if start is not None else end - width * size
+    except OverflowError:
+        # An end near year 1 leaves no room for the default range before it.
+        raise InvalidRequestError(
+            "end is too early for the range asked", code="invalid_range"
+        ) from None
     if start >= end:
         raise InvalidRequestError("start must be before end", code="invalid_range")
     span = end - start

@@ -134,6 +134,8 @@ async def test_candles_api_equals_polars_from_the_same_ticks(
             "invalid_range",
         ),
         ({"interval": "1m", "limit": 0}, 422, "invalid_limit"),
+        # No room before year 1 for the default range: a refusal, not an overflow.
+        ({"interval": "1d", "end": "0001-01-02T00:00:00Z"}, 422, "invalid_range"),
         ({"interval": "1m", "limit": 1_000_000}, 422, "invalid_limit"),
         (
             {"interval": "1s", "start": "2024-01-01T00:00:00Z", "end": "2024-09-01T00:00:00Z"},
