@@ -35,7 +35,7 @@ COMMANDS = {
     "front-config": "write the front's haproxy.cfg and (unless configured) its certificate",
     "fetch": "fetch the Kafka jars",
     "timescaledb": "install the pinned TimescaleDB release for PostgreSQL unless present",
-    "migrate": "migrate the database",
+    "migrate": "create the database if missing and migrate it",
     "topics": "create the topics",
     "close-day": "close the exchange simulator's trading day now and wait for its trade report",
     "demo": "make (or find) the demo trader of the running system and print how to log in",
@@ -98,6 +98,8 @@ def _run(command: str, service: str | None, settings: Settings, log: logging.Log
         case "timescaledb":
             log.info("%s", timescaledb.ensure(settings))
         case "migrate":
+            # A server started by other means (Docker's Patroni) has no project database yet.
+            postgres.ensure_database(settings)
             log.info("%d migrations applied", migrate.apply_migrations(settings.pg_dsn))
         case "topics":
             log.info("created: %s", topics.ensure_topics(settings) or "none (all exist)")

@@ -22,10 +22,11 @@ from infra import procs
 
 log = logging.getLogger(__name__)
 
-VERSION = "2.28.3"
-# The digest of `git archive --prefix=timescaledb-VERSION/ VERSION`, GitHub's tag archive.
-SHA256 = "c9f95c8865f71244cdd333076284377e83dad62f85679fbf1c94ba48a7d67334"
-ARCHIVE = f"timescaledb-{VERSION}.tar.gz"
+# The pin: the release's archive and its digest (of `git archive --prefix=timescaledb-VERSION/
+# VERSION`, GitHub's tag archive), in sha256sum's format so the Docker image checks it too.
+PIN_FILE = PROJECT_ROOT / "infra" / "timescaledb.sha256"
+SHA256, ARCHIVE = PIN_FILE.read_text().split()
+VERSION = ARCHIVE.removeprefix("timescaledb-").removesuffix(".tar.gz")
 URL = f"https://github.com/timescale/timescaledb/archive/refs/tags/{VERSION}.tar.gz"
 DOWNLOAD_TIMEOUT_S = 120
 PATCHES_DIR = PROJECT_ROOT / "infra" / "patches"

@@ -50,7 +50,9 @@ def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_com
         "kafka-1",
         "kafka-2",
         "kafka-3",
-        "db",
+        "etcd",
+        "pg-1",
+        "pg-2",
         "redis",
         "init",
         "front",
@@ -78,8 +80,18 @@ def test_compose_file_is_valid_and_mirrors_the_redundant_topology_of_the_run_com
     environments: dict[str, Any] = {n: spec.get("environment", {}) for n, spec in services.items()}
     assert str(environments["kafka-3"]["KAFKA_NODE_ID"]) == "3"
     assert environments["init"]["BROKER_KAFKA_NODES"] == "3"
-    # The same TimescaleDB release as setup builds for the local cluster.
-    assert services["db"]["image"] == f"timescale/timescaledb:{timescaledb.VERSION}-pg15"
+    # The PostgreSQL pair as the run command starts it, its image built with TimescaleDB from
+    # the release setup pins (infra/timescaledb.sha256, read by the Dockerfile).
+    assert environments["init"]["BROKER_PG_HA"] == "true"
+    for node in ("pg-1", "pg-2"):
+        spec: dict[str, Any] = services[node]
+        assert spec["build"]["dockerfile"] == "infra/patroni/Dockerfile"
+        assert environments[node]["PATRONI_NAME"] == node
+        assert environments[node]["PATRONI_ETCD3_HOSTS"] == "etcd:2379"
+    dockerfile = (PROJECT_ROOT / "infra" / "patroni" / "Dockerfile").read_text()
+    assert "infra/timescaledb.sha256" in dockerfile
+    assert "sha256sum -c timescaledb.sha256" in dockerfile
+    assert timescaledb.PIN_FILE.read_text().split() == [timescaledb.SHA256, timescaledb.ARCHIVE]
 
 
 def _services_from_yaml(text: str) -> dict[str, dict[str, str]]:
@@ -89,32 +101,7 @@ def _services_from_yaml(text: str) -> dict[str, dict[str, str]]:
     return loaded["services"]
 
 
-HA_COMPOSE_FILE = PROJECT_ROOT / "docker-compose.ha.yml"
 PATRONI_DOCKER_CONFIG = PROJECT_ROOT / "infra" / "patroni" / "docker.yml"
-
-
-def test_ha_compose_file_is_valid_and_describes_etcd_and_two_patroni_nodes() -> None:
-    command = _compose_command()
-    if command is None:
-        pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
-
-    result = subprocess.run(
-        [*command, "-f", str(HA_COMPOSE_FILE), "config"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=PROJECT_ROOT,
-    )
-
-    assert result.returncode == 0, result.stderr
-    services = _services_from_yaml(result.stdout)
-    assert {"etcd", "pg-1", "pg-2"} <= set(services)
-    assert all(services[name].get("restart") for name in services)
-    for node in ("pg-1", "pg-2"):
-        spec: dict[str, Any] = services[node]
-        assert spec["build"]["dockerfile"] == "infra/patroni/Dockerfile"
-        assert spec["environment"]["PATRONI_NAME"] == node
-        assert spec["environment"]["PATRONI_ETCD3_HOSTS"] == "etcd:2379"
 
 
 def test_the_docker_pairs_patroni_config_is_the_one_the_local_pair_renders() -> None:
@@ -124,9 +111,8 @@ def test_the_docker_pairs_patroni_config_is_the_one_the_local_pair_renders() -> 
     from infra import patroni_node
 
     docker = yaml.safe_load(PATRONI_DOCKER_CONFIG.read_text())
-    # The Docker pair's image is postgres:15 with Debian's Patroni, without TimescaleDB: the
-    # local pair's settings with the extension off (candles in plain tables there).
-    settings = Settings(pg_timescaledb=False)
+    # The Docker pair's image has Debian's Patroni and the pinned TimescaleDB, as the local pair.
+    settings = Settings()
     local = patroni_node.config(settings, 0)
 
     assert docker["bootstrap"] == local["bootstrap"]
