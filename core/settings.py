@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     pg_ha: bool = True
     pg_ha_nodes: int = Field(default=2, ge=2, le=2)
     pg_ha_rest_port: int = 58008
-    # Nodes on hosts of their own (docker-compose.yml's pg-1, pg-2), each on pg_port; empty: pg_host.
+    # Nodes on hosts of their own (docker-compose.yml's pg-1, pg-2), each on pg_port; else pg_host.
     pg_ha_hosts: tuple[str, ...] = ()
     pg_ha_scope: str = "broker"
     # Patroni's leader key lives ttl_s; a leader renews it every loop_wait_s; a store or

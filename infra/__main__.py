@@ -14,6 +14,7 @@ from infra import (
     front,
     kafka_node,
     migrate,
+    postgres,
     services,
     stack,
     supervise,
