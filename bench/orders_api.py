@@ -47,7 +47,7 @@ from bench.orders_setup import (
     free_port,
     invariant_violations,
 )
-from bench.pg_ceiling import RUN_MARGIN_S, PgbenchLoad, _run_pgbench, parse_pgbench_output
+from bench.pg_ceiling import PgbenchLoad
 from bench.report import Ceiling, HostInfo, Result, Row
 from core.settings import Settings
 
@@ -339,33 +339,10 @@ def pgbench_variables(db: BenchDatabase) -> dict[str, str]:
 
 
 def pgbench_place_order(db: BenchDatabase, host: HostInfo, load: PgbenchLoad) -> Ceiling:
-    """pgbench running place_order.sql on the benchmark database: the ceiling, in orders/s."""
-    variables = [arg for k, v in pgbench_variables(db).items() for arg in ("-D", f"{k}={v}")]
-    output = _run_pgbench(
-        db.settings,
-        [
-            *("-c", str(load.clients), "-j", str(load.threads), "-T", str(load.duration_s)),
-            *("-M", "prepared", "-n", "-f", str(PLACE_ORDER_SCRIPT), *variables, db.name),
-        ],
-        load.duration_s + RUN_MARGIN_S,
+    """pgbench running place_order.sql on the benchmark database, in orders/s."""
+    return orders_lean.pgbench_orders(
+        db, host, load, PLACE_ORDER_SCRIPT, pgbench_variables(db), PLACE_NAME
     )
-    figures = parse_pgbench_output(output)
-    if figures.failed:
-        raise BenchError(f"pgbench place_order.sql: {figures.failed} transactions failed")
-    conditions: dict[str, str | int] = {
-        "mode": "custom script bench/sql/place_order.sql",
-        "query_mode": "prepared",
-        "users": len(db.users),
-        "clients": load.clients,
-        "threads": load.threads,
-        "duration_s": load.duration_s,
-    }
-    details = {
-        "latency_ms_avg": figures.latency_ms_avg,
-        "transactions": figures.transactions,
-        "failed": figures.failed,
-    }
-    return Result.now(PLACE_NAME, figures.tps, UNIT, conditions, host, details)
 
 
 def server_name(workers: int) -> str:

@@ -113,24 +113,29 @@ def pgbench_variables(
     }
 
 
-def pgbench_lean_order(
-    db: BenchDatabase, host: HostInfo, load: PgbenchLoad, variables: dict[str, str]
+def pgbench_orders(
+    db: BenchDatabase,
+    host: HostInfo,
+    load: PgbenchLoad,
+    script: Path,
+    variables: dict[str, str],
+    name: str,
 ) -> Ceiling:
-    """pgbench running lean_order.sql on the lean tables: the ceiling, in orders/s."""
-    defines = [arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")]
+    """pgbench running an order script (prepared, ``load``'s clients and time), in orders/s."""
+    defines = [arg for key, value in variables.items() for arg in ("-D", f"{key}={value}")]
     output = _run_pgbench(
         db.settings,
         [
             *("-c", str(load.clients), "-j", str(load.threads), "-T", str(load.duration_s)),
-            *("-M", "prepared", "-n", "-f", str(LEAN_SCRIPT), *defines, db.name),
+            *("-M", "prepared", "-n", "-f", str(script), *defines, db.name),
         ],
         load.duration_s + RUN_MARGIN_S,
     )
     figures = parse_pgbench_output(output)
     if figures.failed:
-        raise BenchError(f"pgbench lean_order.sql: {figures.failed} transactions failed")
+        raise BenchError(f"pgbench {script.name}: {figures.failed} transactions failed")
     conditions: dict[str, str | int] = {
-        "mode": "custom script bench/sql/lean_order.sql",
+        "mode": f"custom script bench/sql/{script.name}",
         "query_mode": "prepared",
         "users": len(db.users),
         "clients": load.clients,
@@ -142,4 +147,11 @@ def pgbench_lean_order(
         "transactions": figures.transactions,
         "failed": figures.failed,
     }
-    return Result.now(NAME, figures.tps, "orders/s", conditions, host, details)
+    return Result.now(name, figures.tps, "orders/s", conditions, host, details)
+
+
+def pgbench_lean_order(
+    db: BenchDatabase, host: HostInfo, load: PgbenchLoad, variables: dict[str, str]
+) -> Ceiling:
+    """pgbench running lean_order.sql on the lean tables: the ceiling, in orders/s."""
+    return pgbench_orders(db, host, load, LEAN_SCRIPT, variables, NAME)

@@ -80,6 +80,18 @@ def settings() -> Settings:
 
 
 OWNER_FILE = "owner.pid"
+# Server folders that may live outside the state folder (a symlink to /var/tmp, when a parent
+# folder is closed to the postgres OS user): removed where they really are.
+SERVER_FOLDERS = ("postgres", "pgha")
+
+
+def remove_state(state_dir: Path) -> None:
+    """Remove a stopped stack's state folder and the server folders it links to."""
+    for name in SERVER_FOLDERS:
+        folder = state_dir / name
+        if folder.is_symlink():
+            shutil.rmtree(folder.resolve(), ignore_errors=True)
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _sweep_orphan_stacks(test_root: Path) -> None:
@@ -98,10 +110,7 @@ def _sweep_orphan_stacks(test_root: Path) -> None:
             postgres.stop(Settings(mode="test", state_dir=plain, pg_ha=False))
             if (plain / "postgres").is_symlink():
                 shutil.rmtree((plain / "postgres").resolve(), ignore_errors=True)
-        postgres_home = state_dir / "postgres"
-        if postgres_home.is_symlink():
-            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
-        shutil.rmtree(state_dir, ignore_errors=True)
+        remove_state(state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -115,10 +124,7 @@ def running_stack(settings: Settings) -> Iterator[Settings]:
         yield settings
     finally:
         stack.stop(settings)
-        postgres_home = settings.state_dir / "postgres"
-        if postgres_home.is_symlink():
-            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        remove_state(settings.state_dir)
 
 
 def _admin_conn(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
@@ -196,9 +202,7 @@ def plain_stack(running_stack: Settings) -> Iterator[Settings]:
         yield settings
     finally:
         postgres.stop(settings)
-        postgres_home = settings.state_dir / "postgres"
-        if postgres_home.is_symlink():
-            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
+        remove_state(settings.state_dir)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import psycopg
 from core.instruments import seed_instruments
 from core.settings import PROJECT_ROOT, Settings
 from infra import services, stack, supervise
-from tests.conftest import OWNER_FILE
+from tests.conftest import OWNER_FILE, remove_state
 from tests.e2e.support import quiet_instrument
 
 PORT_TRIES_MAX = 200
@@ -121,7 +120,4 @@ def tear_down(settings: Settings) -> None:
     """Stop every service and server of a topology and remove its state folder."""
     supervise.stop(settings)
     stack.stop(settings)
-    postgres_home = settings.state_dir / "postgres"
-    if postgres_home.is_symlink():
-        shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
-    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    remove_state(settings.state_dir)
