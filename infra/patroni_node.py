@@ -334,6 +334,28 @@ def _member(raw: dict[str, Any]) -> Member:
     )
 
 
+# A standby further behind than this cannot be promoted without losing commits (Patroni's own
+# maximum_lag_on_failover is 1 MB); "in sync" here means caught up.
+IN_SYNC_LAG_MB = 1.0
+
+
+def whole(settings: Settings) -> bool:
+    """True when a leader runs and a synchronous standby has caught up: one more loss is safe.
+
+    Just after a primary's crash the standby follows a new timeline and is a plain replica
+    for a while; a second loss before it is in sync again would find no node to promote.
+    """
+    found = members(settings)
+    leader = any(m.role == "leader" and m.state == "running" for m in found)
+    return leader and any(
+        m.role == "sync_standby"
+        and m.state in ("running", "streaming")
+        and m.lag_mb is not None
+        and m.lag_mb < IN_SYNC_LAG_MB
+        for m in found
+    )
+
+
 def status(settings: Settings) -> list[str]:
     """A line per node: role (leader, sync_standby, replica), state, timeline, lag."""
     found = {m.name: m for m in members(settings)}
