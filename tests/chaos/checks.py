@@ -157,8 +157,12 @@ def _rows(settings: Settings, query: str, params: Sequence[Any] = ()) -> list[tu
 
 
 def accepted_ids(records: Iterable[OrderRecord]) -> list[str]:
-    """The order ids of the accepted orders."""
-    return [r.order_id for r in records if r.outcome is Outcome.ACCEPTED and r.order_id]
+    """The ids of the orders clients know were placed: answered 201, or found after a failure."""
+    return [
+        order_id
+        for r in records
+        if (order_id := r.order_id if r.outcome is Outcome.ACCEPTED else r.found_order_id)
+    ]
 
 
 def order_states(settings: Settings, order_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -351,6 +355,7 @@ def refusal_problems(
         stored = keys.get((record.user_id, record.key))
         if record.outcome is Outcome.REFUSED and stored is not None and stored[0] == 201:
             found.append(f"key {record.key}: refused ({record.error_code}) but placed: {stored[1]}")
+    # Told: answered 201, or found by its client order id after the request failed.
     told = set(accepted_ids(records))
     for order_id, user_id in _rows(
         settings,

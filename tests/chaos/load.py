@@ -59,6 +59,9 @@ class OrderRecord:
     attempts: int = 0
     outcome: Outcome = Outcome.FAILED
     order_id: str | None = None
+    # A FAILED order the client found afterwards by its client order id (``find_failed``):
+    # placed after all, the answer lost with the failover that cut the request.
+    found_order_id: str | None = None
     status_code: int | None = None  # of the final answer, None when there was none
     error_code: str | None = None  # the API's error code of a refusal
     last_error: str | None = None  # what made the last retry necessary
@@ -160,6 +163,30 @@ async def place_with_retries(
     return record
 
 
+async def find_failed(
+    front_url: str, traders: Sequence[Trader], records: Sequence[OrderRecord], *, verify: Verify
+) -> None:
+    """Ask, as a client whose request never answered would, whether each FAILED order exists.
+
+    A placement cut by a failover may have committed after the client gave up; its client
+    order id finds it (200), or tells it was never placed (404).
+    """
+    by_user = {t.user_id: t for t in traders}
+    async with httpx.AsyncClient(base_url=front_url, verify=verify) as http:
+        for record in records:
+            if record.outcome is not Outcome.FAILED:
+                continue
+            trader = by_user[record.user_id]
+            response = await http.get(
+                f"/v1/orders/by-client-id/{record.body['client_order_id']}",
+                headers=trader.headers,
+            )
+            if response.status_code == 200:
+                record.found_order_id = str(response.json()["id"])
+            elif response.status_code != 404:
+                raise AssertionError(f"asking for {record.key}: {response.status_code}")
+
+
 class OrderLoad:
     """Traders placing orders concurrently until ``stop()`` or the duration ends."""
 
@@ -200,6 +227,8 @@ class OrderLoad:
             "side": "SELL" if sell else "BUY",
             "quantity": rng.randint(1, plan.quantity_max),
             "type": "MARKET",
+            # The client's own id: after a request that never answered, it asks by this id.
+            "client_order_id": uuid.uuid4().hex,
         }
         if rng.random() >= plan.market_share:
             shift = Decimal(rng.randint(-plan.band_bps, plan.band_bps)) / 10_000

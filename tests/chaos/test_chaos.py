@@ -43,6 +43,7 @@ from tests.chaos.load import (
     OrderLoad,
     OrderRecord,
     Outcome,
+    find_failed,
     longest_stretch_without_accept,
     summarize,
 )
@@ -257,6 +258,8 @@ async def test_kill_9_of_any_one_process_under_load_loses_no_order(
         load.run(duration_s * 2), watch.run(duration_s * 2), kills_then_stop()
     )
 
+    # A client whose order failed after its retries asks for it by its own id.
+    await find_failed(settings.front_url, traders, records, verify=verify)
     kills = [o.event for o in outages]
     folder = ARTIFACTS_DIR / f"chaos-{chaos_form}"
     markdown, _ = write_figures(kills, records, folder)

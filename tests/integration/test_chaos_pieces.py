@@ -33,7 +33,14 @@ from pipelines.trade_report import load_trade_report
 from tests.browser.chromium import ARTIFACTS_DIR
 from tests.chaos import checks
 from tests.chaos.figures import KillEvent, write_figures
-from tests.chaos.load import LoadPlan, OrderLoad, Outcome, place_with_retries, summarize
+from tests.chaos.load import (
+    LoadPlan,
+    OrderLoad,
+    Outcome,
+    find_failed,
+    place_with_retries,
+    summarize,
+)
 from tests.chaos.sse_watch import CONNECT, SseWatch, analyse, problems
 from tests.chaos.users import prepare_traders, tick_sizes
 from tests.conftest import free_port
@@ -266,6 +273,22 @@ async def test_a_run_without_kills_passes_every_chaos_check(system: System, tmp_
     )
     assert {k: v for k, v in found.items() if v} == {}, json.dumps(found, indent=1)[:4000]
     assert len(found) == 7
+
+    # A client whose request failed asks by its client order id: an order placed after all is
+    # found (and counts as told), one never placed is not.
+    placed = next(r for r in records if r.outcome is Outcome.ACCEPTED)
+    lost_answer = dataclasses.replace(placed, outcome=Outcome.FAILED, order_id=None)
+    never_placed = dataclasses.replace(
+        lost_answer, body={**placed.body, "client_order_id": "never-placed-0001"}
+    )
+    others = [r for r in records if r is not placed]
+    window = (load.started_at, time.time())
+    told = checks.refusal_problems(settings, [*others, lost_answer, never_placed], *window)
+    assert told == [f"order {placed.order_id} of user {placed.user_id}: placed, no client was told"]
+    await find_failed(url, traders, [lost_answer, never_placed], verify=True)
+    assert (lost_answer.found_order_id, never_placed.found_order_id) == (placed.order_id, None)
+    assert checks.refusal_problems(settings, [*others, lost_answer, never_placed], *window) == []
+
     view = checks.read_exchange_view(settings)
     accepted = [r for r in records if r.outcome is Outcome.ACCEPTED]
     assert view.fills and {r.order_id for r in accepted} <= view.state.keys()
