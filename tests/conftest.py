@@ -138,6 +138,18 @@ def _drop_database(settings: Settings, name: str) -> None:
         )
 
 
+# What the session's cluster loaded, for the run's summary (the log shows the back end tested).
+_LOADED_EXTENSIONS: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which TimescaleDB the session's PostgreSQL loaded, if a test made the schema."""
+    if "timescaledb" in _LOADED_EXTENSIONS:
+        terminalreporter.write_line(
+            f"TimescaleDB in the session's PostgreSQL: {_LOADED_EXTENSIONS['timescaledb']}"
+        )
+
+
 def _make_template(settings: Settings) -> str:
     _drop_database(settings, TEMPLATE_DB)
     with _admin_conn(settings) as conn:
@@ -148,7 +160,11 @@ def _make_template(settings: Settings) -> str:
     # other users"); its restart around each copy races it. A database closed to connections
     # gets no scheduler, and copying it needs none.
     with psycopg.connect(settings.pg_dsn_for(TEMPLATE_DB), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        loaded = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+        ).fetchone()
+        _LOADED_EXTENSIONS["timescaledb"] = str(loaded[0]) if loaded else "not loaded"
+        if loaded:
             conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
             # Stopping it may cut a job short, and a copy's scheduler would take that for a
             # crash and hold the job back: the copies start with no job history.
