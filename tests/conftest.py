@@ -163,7 +163,8 @@ def _make_template(settings: Settings) -> str:
         loaded = conn.execute(
             "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
         ).fetchone()
-        _LOADED_EXTENSIONS["timescaledb"] = str(loaded[0]) if loaded else "not loaded"
+        if settings.pg_timescaledb:
+            _LOADED_EXTENSIONS["timescaledb"] = str(loaded[0]) if loaded else "not loaded"
         if loaded:
             conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
             # Stopping it may cut a job short, and a copy's scheduler would take that for a
