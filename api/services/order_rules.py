@@ -12,23 +12,20 @@ from decimal import Decimal
 from api.exceptions import InvalidRequestError
 from core.contracts import OrderType
 
-PRICED_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
-STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LIMIT})
-
 
 def check_price_fields(
     order_type: OrderType, price: Decimal | None, trigger_price: Decimal | None
 ) -> None:
     """Refuse a price or trigger price that is missing where needed or present where not."""
-    if order_type in PRICED_TYPES and price is None:
+    if order_type.takes_price and price is None:
         raise InvalidRequestError(f"a {order_type} order needs a price", code="price_required")
-    if order_type not in PRICED_TYPES and price is not None:
+    if not order_type.takes_price and price is not None:
         raise InvalidRequestError(f"a {order_type} order takes no price", code="price_not_allowed")
-    if order_type in STOP_TYPES and trigger_price is None:
+    if order_type.takes_trigger and trigger_price is None:
         raise InvalidRequestError(
             f"a {order_type} order needs a trigger_price", code="trigger_price_required"
         )
-    if order_type not in STOP_TYPES and trigger_price is not None:
+    if not order_type.takes_trigger and trigger_price is not None:
         raise InvalidRequestError(
             f"a {order_type} order takes no trigger_price", code="trigger_price_not_allowed"
         )

@@ -20,6 +20,16 @@ class OrderType(StrEnum):
     STOP_LOSS = "STOP_LOSS"
     STOP_LIMIT = "STOP_LIMIT"
 
+    @property
+    def takes_price(self) -> bool:
+        """A limit price is given exactly for these (the orders table's CHECK agrees)."""
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def takes_trigger(self) -> bool:
+        """A trigger price is given exactly for the stops."""
+        return self in (OrderType.STOP_LOSS, OrderType.STOP_LIMIT)
+
 
 class TimeInForce(StrEnum):
     """How long an order stays working."""

@@ -15,9 +15,6 @@ from core.contracts._wire import (
 )
 from core.contracts.enums import OrderType, Side, TimeInForce
 
-_PRICED_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
-_STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LIMIT})
-
 
 class NewOrder(Record, frozen=True, kw_only=True, tag="new_order.v1"):
     """Send a new order to the exchange; ``order_id`` becomes the FIX ClOrdID.
@@ -53,9 +50,9 @@ class NewOrder(Record, frozen=True, kw_only=True, tag="new_order.v1"):
         )
         check_int(self.quantity, "quantity", 1)
         check_int(self.ts_created_ns, "ts_created_ns", 1)
-        _check_order_price(self.price, "price", self.order_type, self.order_type in _PRICED_TYPES)
+        _check_order_price(self.price, "price", self.order_type, self.order_type.takes_price)
         _check_order_price(
-            self.trigger_price, "trigger_price", self.order_type, self.order_type in _STOP_TYPES
+            self.trigger_price, "trigger_price", self.order_type, self.order_type.takes_trigger
         )
 
     def kafka_key(self) -> bytes:
