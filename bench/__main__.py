@@ -114,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
         "--candles-backends-queries", type=int, default=200, metavar="N", help="per query"
     )
     parser.add_argument(
+        "--candles-backends-budget-seconds",
+        type=int,
+        default=60,
+        metavar="S",
+        help="a query slower than S / N runs for S seconds instead of N times",
+    )
+    parser.add_argument(
         "--no-write-docs", action="store_true", help=f"do not append to {DOCS_PATH.name}"
     )
     return parser
@@ -254,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 symbols=args.candles_backends_symbols,
                 days=args.candles_backends_days,
                 queries=args.candles_backends_queries,
+                query_budget_s=args.candles_backends_budget_seconds,
             )
             rows = candles_backends.measure(settings, plan)
             _record(

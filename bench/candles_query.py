@@ -93,13 +93,21 @@ def fill(dsn: str, symbol: str, days: int) -> int:
 
 
 def pgbench_latencies_ms(
-    settings: Settings, database: str, name: str, statement: str, queries: int, workdir: Path
+    settings: Settings,
+    database: str,
+    name: str,
+    statement: str,
+    queries: int,
+    workdir: Path,
+    duration_s: int | None = None,
 ) -> list[float]:
-    """Run ``statement`` ``queries`` times in pgbench (one client, prepared); sorted ms each."""
+    """Run ``statement`` in pgbench (one client, prepared) ``queries`` times, or for
+    ``duration_s`` when given; the latency of each run in ms, sorted."""
     script = workdir / f"{name}.sql"
     script.write_text(statement + "\n")
     prefix = workdir / f"pgbench-{name}"
-    args = ["-n", "-c", "1", "-t", str(queries), "-M", "prepared", "-f", str(script)]
+    limit = ["-t", str(queries)] if duration_s is None else ["-T", str(duration_s)]
+    args = ["-n", "-c", "1", *limit, "-M", "prepared", "-f", str(script)]
     args += ["--log", f"--log-prefix={prefix}", database]
     _run_pgbench(settings, args, PGBENCH_TIMEOUT_S)
     latencies: list[float] = []
