@@ -15,11 +15,12 @@ database in each and loads the same candles into both, as the candles agent stor
 
 Each query runs through ``candles_between`` in pgbench (one client, prepared, per-transaction
 log; p99 by nearest rank), after a warm-up, ``queries`` times or, when the warm-up says that
-would take longer than ``query_budget_s``, for that long (rows say how many ran): a day of 1 m, a month of 1 h and a year of 1 d, for
-one symbol and for every symbol at once (one statement: ``candles_between`` takes one symbol, so
-50 calls in a LATERAL join). Both back ends answer each query identically or the row says not.
-The plain PostgreSQL figure stands in the ceiling column as the baseline: the ratio is
-TimescaleDB / plain, below 1 when TimescaleDB is faster (or smaller, for the storage rows).
+would take longer than ``query_budget_s``, for that long (rows say how many ran). The queries:
+a day of 1 m, a month of 1 h and a year of 1 d, for one symbol and for every symbol at once (one
+statement: ``candles_between`` takes one symbol, so 50 calls in a LATERAL join). Both back
+ends answer each query identically or the row says not. The plain PostgreSQL figure stands in
+the ceiling column as the baseline: the ratio is TimescaleDB / plain, below 1 when TimescaleDB
+is faster (or smaller, for the storage rows).
 """
 
 from __future__ import annotations
