@@ -2,7 +2,8 @@
 
 Runs against the development stack named by the ``BROKER_*`` settings (``python -m infra start``).
 ``--only orders`` runs the orders benchmark alone: orders/s and latency through the HTTP API
-beside pgbench running the same SQL transaction (bench/orders_api.py).
+beside pgbench running the same SQL transaction (bench/orders_api.py). ``--only candles-backends``
+needs no stack: it starts two private PostgreSQL clusters of its own (bench/candles_backends.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from bench import (
+    candles_backends,
     candles_query,
     fix_roundtrip,
     kafka_ceiling,
@@ -56,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
             "recon",
             "sse",
             "candles-query",
+            "candles-backends",
         ],
         help="run one benchmark only",
     )
@@ -105,6 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sse-client-batch-ms", type=int, default=0, metavar="MS")
     parser.add_argument("--candles-queries", type=int, default=2_000, metavar="N")
     parser.add_argument("--candles-days", type=int, default=365, metavar="D")
+    parser.add_argument("--candles-backends-symbols", type=int, default=50, metavar="N")
+    parser.add_argument("--candles-backends-days", type=int, default=365, metavar="D")
+    parser.add_argument(
+        "--candles-backends-queries", type=int, default=200, metavar="N", help="per query"
+    )
+    parser.add_argument(
+        "--candles-backends-budget-seconds",
+        type=int,
+        default=60,
+        metavar="S",
+        help="a query slower than S / N runs for S seconds instead of N times",
+    )
     parser.add_argument(
         "--no-write-docs", action="store_true", help=f"do not append to {DOCS_PATH.name}"
     )
@@ -209,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_stack(
             settings,
-            postgres=args.only not in ("kafka", "fix", "ticks", "recon"),
+            postgres=args.only not in ("kafka", "fix", "ticks", "recon", "candles-backends"),
             kafka=args.only in (None, "kafka", "ticks", "streams-ticks", "streams-fills", "sse"),
         )
         if args.only in (None, "pgbench", "kafka"):
@@ -241,6 +256,17 @@ def main(argv: list[str] | None = None) -> int:
             _record(rows, "recon", write_docs=write_docs, goals=recon.goals(rows))
         if args.only in (None, "sse", "candles-query"):
             _client_feeds(settings, args, write_docs=write_docs)
+        if args.only in (None, "candles-backends"):
+            plan = candles_backends.BackendsPlan(
+                symbols=args.candles_backends_symbols,
+                days=args.candles_backends_days,
+                queries=args.candles_backends_queries,
+                query_budget_s=args.candles_backends_budget_seconds,
+            )
+            rows = candles_backends.measure(settings, plan)
+            _record(
+                rows, "candles-backends", write_docs=write_docs, goals=candles_backends.goals(rows)
+            )
     except StackNotRunningError as exc:
         sys.stderr.write(f"the development stack is not running: {exc}\n")
         return 2

@@ -92,24 +92,43 @@ def fill(dsn: str, symbol: str, days: int) -> int:
     return days * SESSION_SECONDS
 
 
+def pgbench_latencies_ms(
+    settings: Settings,
+    database: str,
+    name: str,
+    statement: str,
+    queries: int,
+    workdir: Path,
+    duration_s: int | None = None,
+) -> list[float]:
+    """Run ``statement`` in pgbench (one client, prepared) ``queries`` times, or for
+    ``duration_s`` when given; the latency of each run in ms, sorted."""
+    script = workdir / f"{name}.sql"
+    script.write_text(statement + "\n")
+    prefix = workdir / f"pgbench-{name}"
+    limit = ["-t", str(queries)] if duration_s is None else ["-T", str(duration_s)]
+    args = ["-n", "-c", "1", *limit, "-M", "prepared", "-f", str(script)]
+    args += ["--log", f"--log-prefix={prefix}", database]
+    _run_pgbench(settings, args, PGBENCH_TIMEOUT_S)
+    latencies: list[float] = []
+    for path in workdir.glob(f"pgbench-{name}.*"):
+        for line in path.read_text().splitlines():
+            latencies.append(int(line.split()[2]) / 1000)  # column 3: latency in microseconds
+    return sorted(latencies)
+
+
 def pgbench_p99(
     settings: Settings, query: Query, symbol: str, queries: int, workdir: Path
 ) -> float:
     """p99 (ms) of pgbench running the API's SQL, from its per-transaction log."""
-    script = workdir / f"{query.name}.sql"
-    script.write_text(
+    statement = (
         f"SELECT * FROM candles_between('{symbol}', interval '{query.width_sql}',"
-        f" '{query.start.isoformat()}', '{query.end.isoformat()}');\n"
+        f" '{query.start.isoformat()}', '{query.end.isoformat()}');"
     )
-    prefix = workdir / f"pgbench-{query.name}"
-    args = ["-n", "-c", "1", "-t", str(queries), "-M", "prepared", "-f", str(script)]
-    args += ["--log", f"--log-prefix={prefix}", BENCH_DATABASE]
-    _run_pgbench(settings, args, PGBENCH_TIMEOUT_S)
-    latencies: list[float] = []
-    for path in workdir.glob(f"pgbench-{query.name}*"):
-        for line in path.read_text().splitlines():
-            latencies.append(int(line.split()[2]) / 1000)  # column 3: latency in microseconds
-    return percentile(sorted(latencies), 0.99)
+    latencies = pgbench_latencies_ms(
+        settings, BENCH_DATABASE, query.name, statement, queries, workdir
+    )
+    return percentile(latencies, 0.99)
 
 
 def api_p99(url: str, token: str, query: Query, symbol: str, queries: int) -> tuple[float, int]:
