@@ -14,6 +14,7 @@ from core.tls import client_ssl_context
 from infra import (
     demo,
     etcd_node,
+    front,
     kafka_node,
     patroni_node,
     postgres,
@@ -46,10 +47,11 @@ def start(settings: Settings) -> None:
     started = supervise.start_deferred(settings)
     if started:
         log.info("starting now that trading is served: %s", ", ".join(started))
-        # Returning once they serve leaves a calm system to the caller (a person, a test).
+        # Returning once they all serve leaves a calm system to the caller (a person, a test):
+        # the front answers as soon as one UI does, while the others may still be importing.
         try:
             procs.wait_until(
-                lambda: dagster_ready(settings), settings.supervisor_ready_timeout_s, "Dagster"
+                lambda: dagster_all_ready(settings), settings.supervisor_ready_timeout_s, "Dagster"
             )
         except procs.InfraError:
             log.warning("Dagster's UI does not answer yet; it keeps starting (make status)")
@@ -62,6 +64,26 @@ def dagster_ready(settings: Settings) -> bool:
         return httpx.get(url, timeout=READY_PROBE_TIMEOUT_S).status_code == httpx.codes.OK
     except httpx.HTTPError:
         return False
+
+
+def dagster_all_ready(settings: Settings) -> bool:
+    """True when the UI answers through the front and every UI and code server process serves."""
+    if not dagster_ready(settings):
+        return False
+    for port in front.dagster_webserver_ports(settings):
+        try:
+            answer = httpx.get(
+                f"http://{settings.dagster_host}:{port}/server_info", timeout=READY_PROBE_TIMEOUT_S
+            )
+        except httpx.HTTPError:
+            return False
+        if answer.status_code != httpx.codes.OK:
+            return False
+    # A code server listens once it has loaded the code location.
+    return all(
+        procs.port_open(settings.dagster_code_host, port)
+        for port in front.dagster_code_ports(settings)
+    )
 
 
 def front_ready(settings: Settings) -> bool:
