@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # moment for both feeds, so a first client's snapshot already holds the known prices.
         await _wait_all(
             [price_feed.ready, order_feed.listening, revoked_sessions.listening],
-            settings.pg_connect_timeout_s,
+            settings.api_feeds_ready_wait_s,
         )
         yield
         stream_closer.cancel()

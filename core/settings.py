@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     api_forwarded_allow_ips: str = "127.0.0.1"
     # /readyz asks Kafka at most this often (the front asks /readyz twice a second).
     api_ready_kafka_check_interval_s: float = Field(default=5.0, ge=0)
+    # How long a starting API process waits for its live feeds before it serves anyway: a
+    # restarted process rejoins the front sooner, and its feeds catch up within seconds.
+    api_feeds_ready_wait_s: float = Field(default=2.0, ge=0)
     api_access_log: bool = False
     # The largest request body the API reads (413 above it): FastAPI holds a whole JSON body in
     # memory before validating it. The largest real one, a KYC submission, stays under 5 KiB
