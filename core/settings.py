@@ -559,19 +559,6 @@ class Settings(BaseSettings):
         ports = ",".join(str(port) for _, port in self.pg_addresses)
         return f"host={hosts} port={ports} {common} target_session_attrs={session_attrs}"
 
-    @property
-    def pg_url(self) -> str:
-        """A URL in yoyo's form (psycopg 3 driver) for the primary; hosts in the query when HA."""
-        auth = f"{self.pg_user}:{self.pg_password.get_secret_value()}"
-        if not self.pg_ha:
-            return f"postgresql+psycopg://{auth}@{self.pg_host}:{self.pg_port}/{self.pg_database}"
-        hosts = ",".join(host for host, _ in self.pg_addresses)
-        ports = ",".join(str(port) for _, port in self.pg_addresses)
-        return (
-            f"postgresql+psycopg://{auth}@/{self.pg_database}"
-            f"?host={hosts}&port={ports}&target_session_attrs=read-write"
-        )
-
     def dlq_topic(self, topic: str) -> str:
         """The dead-letter topic of a source topic."""
         return topic + self.dlq_suffix

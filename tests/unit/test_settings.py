@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pydantic
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from core.settings import Settings
+from infra.migrate import yoyo_url
 
 
 def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,9 +92,12 @@ def test_with_ha_every_connection_string_names_both_nodes_and_the_role_it_wants(
     assert write["target_session_attrs"] == "read-write"
     assert read["target_session_attrs"] == "prefer-standby"
     assert read["port"] == "6000,6001"
-    assert settings.pg_url.endswith(
-        "?host=127.0.0.1,127.0.0.1&port=6000,6001&target_session_attrs=read-write"
-    )
+    migrations = parse_qs(urlsplit(yoyo_url(settings.pg_dsn)).query)
+    assert migrations == {
+        "host": ["127.0.0.1,127.0.0.1"],
+        "port": ["6000,6001"],
+        "target_session_attrs": ["read-write"],
+    }
 
 
 def test_with_ha_on_hosts_of_their_own_each_node_listens_on_the_same_port() -> None:
