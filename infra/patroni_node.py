@@ -26,6 +26,10 @@ from infra import etcd_node, postgres, procs
 log = logging.getLogger(__name__)
 
 REST_TIMEOUT_S = 1.0
+MB = 1024 * 1024
+# A standby further behind than this is not promoted (Patroni's maximum_lag_on_failover), and
+# the pair is not "whole" with it: one more loss would find no node to promote.
+FAILOVER_LAG_MAX_BYTES = MB
 
 
 def home(settings: Settings) -> Path:
@@ -104,7 +108,7 @@ def config(settings: Settings, node: int) -> dict[str, Any]:
                 "ttl": settings.pg_ha_ttl_s,
                 "loop_wait": settings.pg_ha_loop_wait_s,
                 "retry_timeout": settings.pg_ha_retry_timeout_s,
-                "maximum_lag_on_failover": 1024 * 1024,
+                "maximum_lag_on_failover": FAILOVER_LAG_MAX_BYTES,
                 # Only the synchronous standby may be promoted, so no acknowledged commit is
                 # lost. Not strict: with the standby gone the primary keeps taking writes
                 # alone, rather than stop trading when either node is lost.
@@ -250,9 +254,7 @@ def start(settings: Settings) -> None:
     for node in range(1, settings.pg_ha_nodes):
         start_node(settings, node)
     procs.wait_until(
-        lambda: sync_standby(settings) is not None,
-        settings.startup_timeout_s,
-        "a synchronous standby",
+        lambda: whole(settings), settings.startup_timeout_s, "a synchronous standby caught up"
     )
     procs.wait_until(lambda: postgres.ready(settings), settings.startup_timeout_s, "the primary")
     postgres.ensure_database(settings)
@@ -330,13 +332,8 @@ def _member(raw: dict[str, Any]) -> Member:
         role=str(raw.get("role")),
         state=str(raw.get("state")),
         timeline=raw.get("timeline"),
-        lag_mb=lag / (1024 * 1024) if isinstance(lag, int) else None,
+        lag_mb=lag / MB if isinstance(lag, int) else None,
     )
-
-
-# A standby further behind than this cannot be promoted without losing commits (Patroni's own
-# maximum_lag_on_failover is 1 MB); "in sync" here means caught up.
-IN_SYNC_LAG_MB = 1.0
 
 
 def whole(settings: Settings) -> bool:
@@ -351,7 +348,7 @@ def whole(settings: Settings) -> bool:
         m.role == "sync_standby"
         and m.state in ("running", "streaming")
         and m.lag_mb is not None
-        and m.lag_mb < IN_SYNC_LAG_MB
+        and m.lag_mb * MB < FAILOVER_LAG_MAX_BYTES
         for m in found
     )
 
