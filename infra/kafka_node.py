@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 POM = PROJECT_ROOT / "infra" / "pom.xml"
 LOG4J_CONFIG = PROJECT_ROOT / "infra" / "kafka" / "log4j2.properties"
 MAIN_CLASS = "kafka.Kafka"
+# A readiness probe answers fast or counts as "not yet"; status and the chaos suite may wait
+# longer for a whole cluster's metadata.
+PROBE_TIMEOUT_S = 2
+METADATA_TIMEOUT_S = 10
 STORAGE_TOOL = "kafka.tools.StorageTool"
 
 
@@ -203,7 +207,7 @@ def node_ready(settings: Settings, index: int) -> bool:
     if not procs.port_open(host, port):
         return False
     try:
-        metadata = _admin(f"{host}:{port}").list_topics(timeout=2)
+        metadata = _admin(f"{host}:{port}").list_topics(timeout=PROBE_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - any failure here only means "not ready yet"
         return False
     return bool(metadata.brokers)
@@ -218,7 +222,7 @@ def ready(settings: Settings) -> bool:
     if not all(node_ready(settings, i) for i in range(settings.kafka_nodes)):
         return False
     try:
-        metadata = _admin(settings.kafka_bootstrap).list_topics(timeout=2)
+        metadata = _admin(settings.kafka_bootstrap).list_topics(timeout=PROBE_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - any failure here only means "not ready yet"
         return False
     in_sync = all(
@@ -298,8 +302,8 @@ def roles(settings: Settings) -> NodeRoles | None:
     """The active controller, partitions led per node id and under-replicated partitions."""
     admin = _admin(settings.kafka_bootstrap)
     try:
-        metadata = admin.list_topics(timeout=5)
-        controller = admin.describe_cluster(request_timeout=5).result().controller
+        metadata = admin.list_topics(timeout=METADATA_TIMEOUT_S)
+        controller = admin.describe_cluster(request_timeout=METADATA_TIMEOUT_S).result().controller
     except Exception:  # noqa: BLE001 - a cluster that cannot answer has no roles to show
         return None
     leaders: dict[int, int] = {}
@@ -313,7 +317,7 @@ def roles(settings: Settings) -> NodeRoles | None:
 
 def busiest_leader(settings: Settings, topic_names: list[str]) -> int:
     """The index of the node leading most partitions of these topics (the one to kill)."""
-    metadata = _admin(settings.kafka_bootstrap).list_topics(timeout=10)
+    metadata = _admin(settings.kafka_bootstrap).list_topics(timeout=METADATA_TIMEOUT_S)
     counts: dict[int, int] = {}
     for name in topic_names:
         for partition in metadata.topics[name].partitions.values():

@@ -79,7 +79,7 @@ def prepare_os_user_dir(settings: Settings, target: Path) -> None:
     target.mkdir()
     if not as_root():
         return
-    user = pwd.getpwnam(settings.pg_os_user)
+    user = os_user(settings)
     os.chown(target, user.pw_uid, user.pw_gid)
     if _reachable_by_os_user(settings, target):
         return
@@ -138,7 +138,7 @@ def _initdb(settings: Settings) -> None:
     with tempfile.NamedTemporaryFile("w", dir=home(settings), delete=False) as pwfile:
         pwfile.write(password + "\n")
     if as_root():
-        user = pwd.getpwnam(settings.pg_os_user)
+        user = os_user(settings)
         os.chown(pwfile.name, user.pw_uid, user.pw_gid)
     try:
         result = _run(

@@ -57,28 +57,24 @@ def start(settings: Settings) -> None:
             log.warning("Dagster's UI does not answer yet; it keeps starting (make status)")
 
 
-def dagster_ready(settings: Settings) -> bool:
-    """True when Dagster's UI answers through the front."""
-    url = f"http://{settings.dagster_host}:{settings.dagster_port}/server_info"
+def _server_info_ok(host: str, port: int) -> bool:
     try:
-        return httpx.get(url, timeout=READY_PROBE_TIMEOUT_S).status_code == httpx.codes.OK
+        answer = httpx.get(f"http://{host}:{port}/server_info", timeout=READY_PROBE_TIMEOUT_S)
     except httpx.HTTPError:
         return False
+    return answer.status_code == httpx.codes.OK
+
+
+def dagster_ready(settings: Settings) -> bool:
+    """True when Dagster's UI answers through the front."""
+    return _server_info_ok(settings.dagster_host, settings.dagster_port)
 
 
 def dagster_all_ready(settings: Settings) -> bool:
     """True when the UI answers through the front and every UI and code server process serves."""
-    if not dagster_ready(settings):
+    ports = [settings.dagster_port, *front.dagster_webserver_ports(settings)]
+    if not all(_server_info_ok(settings.dagster_host, port) for port in ports):
         return False
-    for port in front.dagster_webserver_ports(settings):
-        try:
-            answer = httpx.get(
-                f"http://{settings.dagster_host}:{port}/server_info", timeout=READY_PROBE_TIMEOUT_S
-            )
-        except httpx.HTTPError:
-            return False
-        if answer.status_code != httpx.codes.OK:
-            return False
     # A code server listens once it has loaded the code location.
     return all(
         procs.port_open(settings.dagster_code_host, port)

@@ -108,8 +108,7 @@ def _sweep_orphan_stacks(test_root: Path) -> None:
         plain = state_dir / "plain"
         if plain.exists():
             postgres.stop(Settings(mode="test", state_dir=plain, pg_ha=False))
-            if (plain / "postgres").is_symlink():
-                shutil.rmtree((plain / "postgres").resolve(), ignore_errors=True)
+            remove_state(plain)
         remove_state(state_dir)
 
 
