@@ -83,13 +83,11 @@ async def candles(
     As JSON, CSV (streamed) or Parquet, with the same bounds and refusals each way.
     """
     chosen = market_candles.negotiate(format, accept)
+    query = market_candles.candle_query(settings, symbol, interval, start, end, limit)
     if chosen is CandleFormat.JSON:
-        body = await market_candles.get_candles_json(
-            pool, settings, symbol, interval, start, end, limit
-        )
+        body = await market_candles.get_candles_json(pool, query)
         # Already JSON of CandleList (response_model documents it): FastAPI need not validate.
         return Response(content=body, media_type=MEDIA_TYPES[chosen])
-    query = market_candles.candle_query(settings, symbol, interval, start, end, limit)
     filename = f"{query.symbol}_{query.interval.value}.{chosen.value}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if chosen is CandleFormat.CSV:
