@@ -35,19 +35,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _tier(item: pytest.Item) -> int:
-    """Where a test runs: the whole-system tiers last, the one with a stack of its own first."""
+    """Where a test runs: unit and integration tests, then the whole system's own tests, the
+    chaos suite, the supervision kills, and last the test that ends the system (Ctrl-C)."""
+    if item.get_closest_marker("ends_system"):
+        return 4
     if item.get_closest_marker("chaos"):
         return 2
     if item.get_closest_marker("e2e"):
-        return 1 if "test_run_command" in item.nodeid else 3
+        return 3 if "test_supervision" in item.nodeid else 1
     return 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the whole-system tiers after the rest, so their processes load no other test.
 
-    The shared ``topology`` fixture then starts after every unit and integration test, and
-    the run-command test, which starts a whole system of its own, runs before it.
+    The shared ``topology`` fixture (the run command) then starts after every unit and
+    integration test; the kills come after the tests that need a calm system.
     """
     items.sort(key=_tier)
 
@@ -264,6 +267,21 @@ def topology() -> Iterator[Settings]:
     from tests.topology import run_topology, topology_settings
 
     yield from run_topology(topology_settings())
+
+
+# The start-up's demo reconciliation run: a report 60 s after the simulator starts, the sensor,
+# then the run's worker importing Dagster and Polars on a busy 2-core host.
+SETTLED_WAIT_S = 300.0
+
+
+@pytest.fixture
+def settled_topology(topology: Settings) -> Settings:
+    """The whole system past its start-up, for tests that time it: a Dagster run has ended and
+    none goes on (a run's worker takes most of a core while it imports)."""
+    from tests.chaos.probes import wait_dagster_settled
+
+    wait_dagster_settled(topology, SETTLED_WAIT_S)
+    return topology
 
 
 @pytest.fixture

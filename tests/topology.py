@@ -1,28 +1,41 @@
-"""The whole system as the run command starts it, on free ports (the ``topology`` fixture).
+"""The whole system started by the README's run command, on free ports (``topology``).
 
-PostgreSQL and Kafka as ``python -m infra start`` runs them, then every service under
-supervisord as ``python -m infra supervise`` does: two API processes behind the TLS front,
-two stream workers, two relays, two bridges, the gateway, the exchange simulator and Dagster.
+``bash infra/up.sh`` runs in a session of its own, as a terminal runs it: the Patroni pair and
+three Kafka nodes, then every service under supervisord (two API processes behind the TLS
+front, two stream workers, two relays, two bridges, the gateway, the exchange simulator and
+Dagster), then the demo trader, then every log followed in the foreground. The last test of the
+session ends it with Ctrl-C (tests/e2e/test_run_command.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import signal
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
 from core.instruments import seed_instruments
-from core.settings import PROJECT_ROOT, Settings
-from infra import services, stack, supervise
+from core.settings import PROJECT_ROOT, Settings, settings_env
+from infra import procs, stack, supervise
 from tests.conftest import OWNER_FILE, remove_state
 from tests.e2e.support import quiet_instrument
 
 PORT_TRIES_MAX = 200
+# On a clean 2-core host: setup's checks, the pair, three Kafka nodes, every service, Dagster.
+UP_TIMEOUT_S = 400.0
+# Signup, 2FA, KYC review, a deposit through the gateway and two buys, on a busy 2-core host.
+DEMO_TIMEOUT_S = 180.0
+DOWN_TIMEOUT_S = 180.0
+DEMO_READY_LINE = "demo trader ready"
 # The whole system as the run command starts it: three Kafka nodes, so one may die.
 KAFKA_NODES = 3
 # Below Linux's ephemeral range (32768-60999): the chaos suite kills and restarts Kafka,
@@ -97,22 +110,83 @@ def topology_settings() -> Settings:
     return settings
 
 
+@dataclass(frozen=True)
+class RunCommand:
+    """The run command of a topology: its process (a session leader) and its terminal output."""
+
+    process: subprocess.Popen[bytes]
+    output: Path
+
+    def text(self) -> str:
+        """Everything the run command printed so far."""
+        return self.output.read_text(errors="replace")
+
+    def interrupt(self) -> None:
+        """Ctrl-C, as a terminal sends it: SIGINT to the whole process group."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGINT)
+
+
+_run_commands: dict[Path, RunCommand] = {}
+
+
+def run_command_of(settings: Settings) -> RunCommand:
+    """The run command that started the topology of ``settings``."""
+    return _run_commands[settings.state_dir]
+
+
 async def _seed_quiet_instrument(settings: Settings) -> None:
     async with await psycopg.AsyncConnection.connect(settings.pg_dsn) as conn:
         await seed_instruments(conn, [quiet_instrument(settings)])
         await conn.commit()
 
 
+def _start_run_command(settings: Settings) -> RunCommand:
+    output = settings.state_dir / "up.log"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            ["bash", "infra/up.sh"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **settings_env(settings)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return RunCommand(process, output)
+
+
+def _wait_demo_ready(run: RunCommand) -> None:
+    """Wait until the run command made the demo trader (its last step), or fail with its output."""
+
+    def printed() -> bool:
+        if run.process.poll() is not None:
+            raise AssertionError(f"the run command ended ({run.process.returncode}):\n{run.text()}")
+        return DEMO_READY_LINE in run.text()
+
+    procs.wait_until(printed, UP_TIMEOUT_S + DEMO_TIMEOUT_S, "the run command's demo trader")
+
+
 def run_topology(settings: Settings) -> Iterator[Settings]:
-    """Start the whole supervised system; stop every process and remove its data after."""
+    """Start the whole system with the run command; stop everything and remove its data after."""
     settings.state_dir.mkdir(parents=True)
     (settings.state_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    run: RunCommand | None = None
     try:
-        stack.start(settings, redis=False)
+        run = _start_run_command(settings)
+        _run_commands[settings.state_dir] = run
+        _wait_demo_ready(run)
+        # Listed after the start, as a new listing would be: the simulator never prints it.
         asyncio.run(_seed_quiet_instrument(settings))
-        services.start(settings)
         yield settings
     finally:
+        if run is not None:
+            run.interrupt()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                run.process.wait(timeout=DOWN_TIMEOUT_S)
+            # The whole group: the log follower (tail | awk) too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.process.pid, signal.SIGKILL)
         tear_down(settings)
 
 

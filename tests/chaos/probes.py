@@ -8,7 +8,9 @@ its kind holds the lock or lease again (the killed one comes back as a standby).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psycopg
@@ -113,3 +115,43 @@ def serving(settings: Settings, name: str) -> Callable[[], bool]:
                 settings.dagster_code_host, settings.dagster_code_port + number
             )
     return lambda: True
+
+
+# Dagster's run statuses before a run ends (dagster's DagsterRunStatus).
+RUN_IN_PROGRESS = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+RUN_ENDED = ("SUCCESS", "FAILURE", "CANCELED")
+DAGSTER_POLL_S = 2.0
+_RUNS_QUERY = """
+query Runs($statuses: [RunStatus!]) {
+  runsOrError(filter: {statuses: $statuses}) {
+    ... on Runs { results { runId jobName status startTime endTime } }
+  }
+}
+"""
+
+
+def dagster_runs(settings: Settings, statuses: tuple[str, ...]) -> list[dict[str, Any]] | None:
+    """Dagster's runs in these statuses, asked of its UI; None while the UI does not answer."""
+    url = f"http://{settings.dagster_host}:{settings.dagster_port}/graphql"
+    body = {"query": _RUNS_QUERY, "variables": {"statuses": list(statuses)}}
+    try:
+        response = httpx.post(url, json=body, timeout=PROBE_TIMEOUT_S * 15)
+        runs: list[dict[str, Any]] = response.json()["data"]["runsOrError"]["results"]
+    except (httpx.HTTPError, KeyError, TypeError, ValueError):
+        return None
+    return runs
+
+
+def dagster_settled(settings: Settings) -> bool:
+    """True once a run has ended (the start-up's demo reconciliation) and none is going on."""
+    return bool(dagster_runs(settings, RUN_ENDED)) and dagster_runs(settings, RUN_IN_PROGRESS) == []
+
+
+def wait_dagster_settled(settings: Settings, timeout_s: float) -> None:
+    """Wait until ``dagster_settled``; fail after ``timeout_s`` naming the runs still going."""
+    deadline = time.monotonic() + timeout_s
+    while not dagster_settled(settings):
+        if time.monotonic() > deadline:
+            going = dagster_runs(settings, RUN_IN_PROGRESS)
+            raise AssertionError(f"Dagster not settled after {timeout_s:.0f} s; going: {going}")
+        time.sleep(DAGSTER_POLL_S)

@@ -1,6 +1,7 @@
 """Kill one process at a time, with SIGKILL, while traders place orders and watch prices.
 
-The whole system runs as the run command starts it (the ``topology`` fixture). Orders come
+The whole system runs as the run command starts it, past its start-up (the ``settled_topology``
+fixture: the start-up's demo reconciliation run has ended). Orders come
 without pause from several traders through the TLS front, each retried with its own
 idempotency key for up to 10 s as a careful client would, and SSE clients stay connected.
 In turn: an API process, a stream worker, the active bridge, the active relay, Redis, the
@@ -218,9 +219,9 @@ def chaos_form(request: pytest.FixtureRequest) -> str:
 
 
 async def test_kill_9_of_any_one_process_under_load_loses_no_order(
-    topology: Settings, chaos_form: str
+    settled_topology: Settings, chaos_form: str
 ) -> None:
-    settings = topology
+    settings = settled_topology
     verify = client_ssl_context(settings)
     traders = await prepare_traders(
         settings.front_url, settings, TRADERS, verify=verify, shares=dict.fromkeys(SYMBOLS, 50)
@@ -228,7 +229,7 @@ async def test_kill_9_of_any_one_process_under_load_loses_no_order(
     rounds = 2 if chaos_form == "long" else 1
     targets = _kill_targets(rounds)
     # The kills measure recovery on a system under steady load, not in its start-up storm
-    # (TimescaleDB's jobs, consumer groups settling): the run command's own test covers start.
+    # (TimescaleDB's jobs, consumer groups settling): the run command's own tests cover start.
     warmup_s = WARMUP_S
     # Each kill takes about its recovery plus the settle time; the long form lasts 5 min at least.
     budget_s = warmup_s + len(targets) * (SERVE_AGAIN_BOUND_S + SETTLE_S) + 30

@@ -117,8 +117,9 @@ def test_a_hung_api_process_leaves_rotation_within_2_s_and_returns(topology: Set
 
 
 def test_a_price_update_reaches_an_sse_client_through_the_front_within_the_interval(
-    topology: Settings,
+    settled_topology: Settings,
 ) -> None:
+    topology = settled_topology
     instrument = quiet_instrument(topology)
     with front_client(topology) as http:
         token = signed_up_token(http)

@@ -1,25 +1,17 @@
-"""The README's run command itself: it serves through the front, and Ctrl-C ends everything."""
+"""The README's run command itself, which started this session's whole system (tests/topology.py):
+what it tells a newcomer, its services' logs in the terminal, and Ctrl-C ending everything."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from core.settings import PROJECT_ROOT, Settings, settings_env
-from infra import front, procs, services, supervise
-from tests.topology import tear_down, topology_settings
+from core.settings import Settings
+from infra import front, procs, supervise
+from tests.topology import DOWN_TIMEOUT_S, run_command_of
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.e2e
 
-UP_TIMEOUT_S = 400.0
-DOWN_TIMEOUT_S = 180.0
-# Signup, 2FA, KYC review, a deposit through the gateway and two buys, on a busy 2-core host.
-DEMO_TIMEOUT_S = 180.0
+PREFIXED_LINE_WAIT_S = 60.0
 
 
 def _ports(settings: Settings) -> list[int]:
@@ -46,46 +38,29 @@ def _ports(settings: Settings) -> list[int]:
     ]
 
 
-def test_up_serves_through_the_front_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    settings = topology_settings()
-    output = tmp_path / "up.log"
-    env = {**os.environ, **settings_env(settings)}
-    with output.open("w") as out:
-        # Its own process group, as a terminal runs it: Ctrl-C reaches the whole group.
-        up = subprocess.Popen(
-            ["bash", "infra/up.sh"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        procs.wait_until(lambda: services.front_ready(settings), UP_TIMEOUT_S, "the front")
-        supervisord = procs.read_pid(supervise.pid_file(settings))
-        assert supervisord is not None
-        # The run command makes the demo trader and says how to log in as it.
-        procs.wait_until(
-            lambda: "demo trader ready" in output.read_text(), DEMO_TIMEOUT_S, "the demo trader"
-        )
-        assert "make totp" in output.read_text()
-        # The log lines of the services reach the terminal, each prefixed with its service.
-        procs.wait_until(
-            lambda: any(line.startswith("api-1 ") for line in output.read_text().splitlines()),
-            60,
-            "api-1's prefixed log lines",
-        )
+def test_the_run_command_says_how_to_log_in_and_shows_each_service_log_prefixed(
+    topology: Settings,
+) -> None:
+    run = run_command_of(topology)
 
-        os.killpg(up.pid, signal.SIGINT)
-        up.wait(timeout=DOWN_TIMEOUT_S)
+    assert "make totp" in run.text()
+    procs.wait_until(
+        lambda: any(line.startswith("api-1 ") for line in run.text().splitlines()),
+        PREFIXED_LINE_WAIT_S,
+        "api-1's prefixed log lines",
+    )
 
-        assert not procs.is_running(supervisord, "supervisord")
-        still_open = [p for p in _ports(settings) if procs.port_open("127.0.0.1", p)]
-        assert still_open == [], output.read_text()[-3000:]
-    finally:
-        # The whole group: the log follower (tail | awk) too, when the test failed before Ctrl-C.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(up.pid, signal.SIGKILL)
-        up.wait(timeout=DOWN_TIMEOUT_S)
-        tear_down(settings)
+
+@pytest.mark.ends_system
+@pytest.mark.timeout(DOWN_TIMEOUT_S + 60)
+def test_ctrl_c_stops_every_process_the_run_command_started(topology: Settings) -> None:
+    run = run_command_of(topology)
+    supervisord = procs.read_pid(supervise.pid_file(topology))
+    assert supervisord is not None
+
+    run.interrupt()
+    run.process.wait(timeout=DOWN_TIMEOUT_S)
+
+    assert not procs.is_running(supervisord, "supervisord")
+    still_open = [p for p in _ports(topology) if procs.port_open("127.0.0.1", p)]
+    assert still_open == [], run.text()[-3000:]

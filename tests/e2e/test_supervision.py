@@ -102,8 +102,9 @@ async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_s
 
 @pytest.mark.parametrize("name", ["dagster-webserver-1", "dagster-code-2"])
 async def test_a_killed_dagster_ui_or_code_server_is_no_outage_and_comes_back_alone(
-    topology: Settings, name: str
+    settled_topology: Settings, name: str
 ) -> None:
+    topology = settled_topology
     kind = name.rpartition("-")[0]
     front = probes.serving_through_front(topology, kind)
     # Dagster's processes import for a while after the system starts; kill a serving one.
