@@ -1,10 +1,10 @@
 -- depends: 0028_candles_timescaledb_hierarchy 0032_analyst_role
 --
--- Candles of many symbols in one query, and 1 d candles from the stored rows on TimescaleDB.
+-- Candles of many symbols in one query, and 1 d candles on TimescaleDB without planning a view.
 --
 -- candles_between(p_symbols text[], p_width, p_start, p_end) returns the candles of every
 -- symbol listed (symbol = ANY), ordered by symbol then bucket_start: one statement planned once,
--- where a join over 50 one-symbol calls planned 50 queries. The one-symbol candles_between
+-- where one call per symbol plans a query per symbol. The one-symbol candles_between
 -- becomes a call of it, so each back end says once where a width's candles come from:
 --   * plain PostgreSQL: 1 s, 1 m and 1 d are the stored rows (0017); 5m, 15m and 1h roll up
 --     the stored 1 m rows at query time;
@@ -14,9 +14,10 @@
 --     from the watermark on, the stored 1 d rows where the view would roll up candles_1h,
 --     which rolls up candles_5m in turn. The stored 1 d rows are the same candles (the
 --     agent and candles_rebuild_rollups write them by 0017's rule, from the 1 m rows the
---     hierarchy reads); the view, planned afresh at each call with its nested real-time views
---     and their chunks, cost twice as much. This reads two TimescaleDB catalog objects the
---     view's own definition uses (the watermark function, the materialization hypertable).
+--     hierarchy reads); planning the view at each call, with its nested real-time views and
+--     their chunks, costs more than reading both parts (docs/TIMESCALEDB.md has the figures).
+--     This reads two TimescaleDB internals the view's own definition uses (the watermark
+--     function, the catalog naming the materialization hypertable).
 -- Both functions EXECUTE their query, planned for each call with its values, for the reason
 -- 0017 gives: a generic plan cannot see the range is a few symbols' and one width's.
 
