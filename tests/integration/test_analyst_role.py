@@ -64,11 +64,17 @@ def test_an_analyst_reads_candles_reference_data_and_every_candle_view(analyst_d
         ).fetchall()
         for (view,) in views:
             conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(view)))
-        rows = conn.execute(
-            "SELECT count(*) FROM candles_between('ACME', interval '1 minute',"
-            " now() - interval '1 day', now())"
-        ).fetchone()
-    assert rows is not None
+        for width in ("1 minute", "1 hour", "1 day"):
+            conn.execute(
+                "SELECT count(*) FROM candles_between('ACME', %s::interval,"
+                " now() - interval '30 days', now())",
+                (width,),
+            )
+            conn.execute(
+                "SELECT count(*) FROM candles_between(ARRAY['ACME', 'ALPHA'], %s::interval,"
+                " now() - interval '30 days', now())",
+                (width,),
+            )
 
 
 @pytest.mark.parametrize("table", CLOSED)

@@ -21,6 +21,7 @@ from tests.integration.tick_agents_support import (
     T0_NS,
     WIDTHS_S,
     database_candles,
+    database_candles_at_once,
     expected_candles,
     generate_stream,
     seed_symbols,
@@ -120,6 +121,10 @@ async def test_rollups_match_polars_at_every_width(db_dsn: str) -> None:
     for width, width_s in WIDTHS_S.items():
         assert_frame_equal(
             database_candles(db_dsn, width), expected_candles(stream.counted, width_s)
+        )
+        # Every symbol in one call: the same candles, by symbol then bucket start.
+        assert_frame_equal(
+            database_candles_at_once(db_dsn, width), expected_candles(stream.counted, width_s)
         )
     # Recomputing the stored rollups from the 1 s rows (migration 0017's backfill) changes nothing.
     with psycopg.connect(db_dsn) as sync:

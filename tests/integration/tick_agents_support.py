@@ -183,6 +183,22 @@ def database_candles(dsn: str, width: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row").sort("symbol", "bucket_s")
 
 
+def database_candles_at_once(dsn: str, width: str) -> pl.DataFrame:
+    """Every symbol's candles at ``width`` from one call of the many-symbol candles_between, in
+    the order it returns them."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT symbol, extract(epoch FROM bucket_start)::bigint, (open * 10000)::bigint,"
+            " (high * 10000)::bigint, (low * 10000)::bigint, (close * 10000)::bigint,"
+            " volume, trade_count"
+            " FROM candles_between(%s::text[], %s::interval, '2000-01-01', '2100-01-01')",
+            (list(SYMBOLS), width),
+        ).fetchall()
+    columns = ["symbol", "bucket_s", "open", "high", "low", "close", "volume", "trade_count"]
+    schema = {c: pl.Int64 for c in columns} | {"symbol": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 def seed_symbols(dsn: str) -> None:
     """Make the generated stream's symbols instruments (the test database starts empty)."""
     with psycopg.connect(dsn) as conn:
