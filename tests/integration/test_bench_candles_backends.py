@@ -65,16 +65,20 @@ def test_both_backends_answer_alike_and_timescaledb_compresses(
     assert names == [
         f"{backend}.candles_{query}_p99"
         for query in QUERIES
-        for backend in ("postgresql", "timescaledb")
+        for backend in ("floor", "postgresql", "timescaledb")
     ] + [
         "postgresql.candles_storage",
         "timescaledb.candles_storage_uncompressed",
         "timescaledb.candles_storage_compressed",
         "timescaledb.candles_storage_with_aggregates",
     ]
-    query_rows, storage = rows[:12], rows[12:]
-    for plain, timescale in zip(query_rows[::2], query_rows[1::2], strict=True):
-        assert timescale.ceiling == plain.result
+    query_rows, storage = rows[:18], rows[18:]
+    floors, plains, timescales = query_rows[::3], query_rows[1::3], query_rows[2::3]
+    for floor, plain, timescale in zip(floors, plains, timescales, strict=True):
+        # Each back end is measured against its query's floor: the answer's rows read back.
+        assert floor.ceiling is None
+        assert plain.ceiling == floor.result and timescale.ceiling == floor.result
+        assert floor.result.details["candles"] == plain.result.details["candles"]
         query = str(plain.result.conditions["query"])
         symbols = 2 if query.endswith("_x2") else 1
         assert plain.result.conditions["same_answer"] == "yes", query
@@ -82,7 +86,7 @@ def test_both_backends_answer_alike_and_timescaledb_compresses(
         assert plain.result.conditions["rows_1m"] == 20 * 375 * 2
         assert plain.result.conditions["rows_1s"] == 22_500 * 2
         assert plain.result.conditions["rows_1d"] == 20 * 2
-        for row in (plain, timescale):
+        for row in (floor, plain, timescale):
             assert row.result.details["queries_run"] == 5
             assert (
                 0 < row.result.details["p50_ms"] <= row.result.value <= row.result.details["max_ms"]
@@ -98,7 +102,7 @@ def test_both_backends_answer_alike_and_timescaledb_compresses(
     # The plans of the queries that missed a goal were written, and only then.
     misses = [
         candles_backends.missed(timescale.result, plain.result)
-        for plain, timescale in zip(query_rows[::2], query_rows[1::2], strict=True)
+        for plain, timescale in zip(plains, timescales, strict=True)
     ]
     assert bool(list((tmp_path / "plans").glob("*-plans.txt"))) == any(misses)
     lines = candles_backends.goals(rows)
