@@ -32,14 +32,16 @@ pytestmark = pytest.mark.e2e
 
 SERVE_AGAIN_BOUND_S = 10.0
 # Dagster's UIs and code servers import Dagster (and the code location) at each start: 3-12 s
-# measured on the 2-core host with the system running, 23 s with other test runs beside it. Two
-# of each run behind the front, so a killed one is no outage; its own return gets a loose bound.
-DAGSTER_PROCESS_BACK_BOUND_S = 30.0
+# measured on the 2-core host with the system running, 23 s with other test runs beside it, and
+# 33.7 s once, at the end of a CI run (a reconciliation run's worker importing beside it). Two
+# of each run behind the front, so a killed one is no outage; its own return gets a loose bound:
+# it comes back by itself, not stuck.
+DAGSTER_PROCESS_BACK_BOUND_S = 60.0
 # The longest the front may fail to reach a redundant Dagster service while one process is gone
 # (until its checks take the dead one out of rotation, each request is retried on the other).
 FRONT_GAP_MAX_S = 1.5
 # How long the check waits before it gives up; the assertion is the bound.
-WAIT_MAX_S = 60.0
+WAIT_MAX_S = 90.0
 POLL_S = 0.1
 ORDER = {"symbol": "ACME", "side": "BUY", "quantity": 1, "type": "MARKET"}
 
@@ -102,9 +104,8 @@ async def test_kill_9_restarts_the_service_alone_and_an_order_placed_meanwhile_s
 
 @pytest.mark.parametrize("name", ["dagster-webserver-1", "dagster-code-2"])
 async def test_a_killed_dagster_ui_or_code_server_is_no_outage_and_comes_back_alone(
-    settled_topology: Settings, name: str
+    topology: Settings, name: str
 ) -> None:
-    topology = settled_topology
     kind = name.rpartition("-")[0]
     front = probes.serving_through_front(topology, kind)
     # Dagster's processes import for a while after the system starts; kill a serving one.
