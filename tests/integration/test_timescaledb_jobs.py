@@ -140,8 +140,12 @@ def test_every_job_runs_by_the_scheduler_and_the_aggregates_materialize(db_dsn: 
         for job_id in jobs[len(AGGREGATES) :]:
             _run_by_scheduler(conn, job_id)
 
+        # A job whose schedule came round again may be running now: its last status is then
+        # empty, and its success since the start is what counts.
         stats = conn.execute(
-            "SELECT j.job_id, j.proc_name, s.last_run_status, s.last_successful_finish > %s"
+            "SELECT j.job_id, j.proc_name,"
+            " CASE WHEN s.job_status = 'Running' THEN 'Running' ELSE s.last_run_status END,"
+            " s.last_successful_finish > %s"
             " FROM timescaledb_information.jobs AS j"
             " LEFT JOIN timescaledb_information.job_stats AS s USING (job_id)"
             " WHERE j.proc_name <> 'policy_telemetry' ORDER BY j.job_id",
@@ -178,7 +182,7 @@ def test_every_job_runs_by_the_scheduler_and_the_aggregates_materialize(db_dsn: 
         ).fetchone()
     assert failed == []
     assert len(stats) == len(jobs) == 10
-    assert [(s[0], s[2], s[3]) for s in stats] == [(s[0], "Success", True) for s in stats], stats
+    assert all(s[2] in ("Success", "Running") and s[3] is True for s in stats), stats
     assert failures_after == failures_before
     # Off by infra/postgres.py (timescaledb.telemetry_level): never started.
     assert telemetry == [(0,)]
