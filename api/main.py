@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Candle reads go to the standby of the HA pair; one server serves them otherwise.
     read_pool = make_async_pool(settings, "api-read", reads=True) if settings.pg_ha else pool
     price_hub = PriceHub()
-    order_feed = OrderFeed(settings, pool)
+    order_feed = OrderFeed(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -73,9 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The simulated KYC provider runs beside the API; SKIP LOCKED makes many nodes safe.
         stop_reviewer = asyncio.Event()
         reviewer = asyncio.create_task(run_reviewer(pool, settings, stop_reviewer))
-        # One md.conflated consumer and one LISTEN connection per process feed every client.
-        price_feed = PriceFeed(settings, price_hub)
-        price_feed.start(pool)
+        # One md.conflated and one order updates consumer per process feed every client.
+        price_feed = PriceFeed(settings, price_hub, pool)
+        price_feed.start()
         order_feed.start()
         revoked_sessions.start()
         # One watcher per process ends every price stream when the server stops.
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Serve at once when PostgreSQL or Kafka is away (readiness says so); otherwise wait a
         # moment for both feeds, so a first client's snapshot already holds the known prices.
         await _wait_all(
-            [price_feed.ready, order_feed.listening, revoked_sessions.listening],
+            [price_feed.ready, order_feed.ready, revoked_sessions.listening],
             settings.api_feeds_ready_wait_s,
         )
         yield

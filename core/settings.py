@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     partitions_conflated: int = 3
     partitions_orders: int = 6
     partitions_execution_reports: int = 6
+    partitions_order_updates: int = 6
     partitions_dlq: int = 1
     # The firehose would fill the disk at 200k ticks/s; keep hours, not the default week.
     retention_ticks_ms: int = 6 * 3600 * 1000
@@ -385,9 +386,11 @@ class Settings(BaseSettings):
     # The price hub's one consumer per API process: poll timeout and messages per poll.
     stream_feed_poll_ms: int = Field(default=100, ge=10, le=5_000)
     stream_feed_batch_max: int = Field(default=1_000, ge=1, le=100_000)
-    # The order feed: one LISTEN connection per API process (channel named in migration 0015).
-    # Order updates one stream may have waiting; past it the stream ends with an overflow event.
+    # The order feed: one consumer of the order updates topic per API process, polled as the
+    # price feed's (stream_feed_*). Order updates one stream may have waiting; past it the stream
+    # ends with a resync event.
     order_feed_queue_max: int = Field(default=1_000, ge=1, le=1_000_000)
+    # The longest wait between attempts to start a feed's consumer while Kafka is away.
     order_feed_retry_backoff_ms_max: int = Field(default=5_000, ge=10)
     # Candles API: the most candles one answer may hold, the default, and the widest range.
     candles_limit_max: int = Field(default=5_000, ge=1, le=1_000_000)

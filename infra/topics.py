@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
+from core.contracts.orders import ORDER_UPDATES_TOPIC
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec(settings.topic_orders, settings.partitions_orders),
         TopicSpec(settings.topic_execution_reports, settings.partitions_execution_reports),
+        TopicSpec(ORDER_UPDATES_TOPIC, settings.partitions_order_updates),
     ]
     dlqs = [TopicSpec(settings.dlq_topic(s.name), settings.partitions_dlq) for s in sources]
     return sources + dlqs

@@ -15,6 +15,12 @@ from core.contracts._wire import (
 )
 from core.contracts.enums import OrderType, Side, TimeInForce
 
+# Every change of an order a client can see, as JSON (the order as GET /v1/orders/{id} returns
+# it, plus user_id), keyed by user id: written to the outbox by migration 0034's triggers, whose
+# argument names this topic (a test pins the two equal), and read by every API's order feed.
+ORDER_UPDATES_TOPIC = "oms.order-updates"
+ORDER_UPDATE_RECORD = "order_update.v1"
+
 
 class NewOrder(Record, frozen=True, kw_only=True, tag="new_order.v1"):
     """Send a new order to the exchange; ``order_id`` becomes the FIX ClOrdID.

@@ -255,7 +255,7 @@ async def account_state(conn: AConn, user_id: int) -> tuple[Any, ...]:
         " (SELECT count(*) FROM orders WHERE user_id = w.user_id),"
         " (SELECT count(*) FROM journal_txns t JOIN orders o ON o.id = t.order_id"
         "  WHERE o.user_id = w.user_id AND t.kind = 'ORDER_RESERVE'),"
-        " (SELECT count(*) FROM outbox)"
+        " (SELECT count(*) FROM outbox WHERE topic = 'oms.orders')"
         " FROM wallets w WHERE w.user_id = %s",
         (user_id,),
     )

@@ -25,6 +25,7 @@ from streams.outbox_relay import (
 )
 from tests.conftest import free_port
 from tests.integration.api.orders_support import read_topic, topic_is_quiet
+from tests.integration.relay_support import running_relay
 
 pytestmark = pytest.mark.integration
 
@@ -73,18 +74,6 @@ def unpublished(db_dsn: str) -> int:
 def relay_conn(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
         yield conn
-
-
-@contextmanager
-def running_relay(settings: Settings) -> Iterator[threading.Thread]:
-    stop = threading.Event()
-    thread = threading.Thread(target=run, args=(settings, stop), daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 def wait_until(condition: Callable[[], bool]) -> None:

@@ -19,6 +19,7 @@ import pytest
 from msgspec.structs import replace
 
 from core.contracts import ExecutionReport, OrderStatus, OrderType, Side
+from core.contracts.orders import ORDER_UPDATE_RECORD, ORDER_UPDATES_TOPIC
 from core.settings import Settings
 from streams.settlement import Outcome, settle_report
 from streams.settlement_batch import BatchRefused, settle_reports
@@ -225,27 +226,31 @@ async def test_a_batch_that_would_overdraw_a_wallet_is_refused_whole(
             await settle_report(conn, ex.reports[-1], settings)
 
 
-async def test_the_order_feed_hears_every_change_of_a_batch_in_order(
+async def test_every_change_of_a_batch_is_queued_for_the_order_feed_in_order(
     db_dsn: str, settings: Settings
 ) -> None:
-    async with (
-        await psycopg.AsyncConnection.connect(db_dsn) as conn,
-        await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as listener,
-    ):
+    async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
         uid = await setup_user(conn, "10000")
         oid = await place_order(conn, settings, uid, Side.BUY, "ACME", 100, "50.00")
         ex = Exchange(oid, "ACME", Side.BUY, 100)
         script = [ex.ack(), ex.fill(30, "49.95"), ex.fill(20, "50.00"), ex.ack(), ex.cancel()]
-        await listener.execute("LISTEN orders_changed")
         async with conn.transaction():
             await settle_reports(conn, script, settings)
-        heard = [json.loads(n.payload) async for n in listener.notifies(timeout=5.0, stop_after=4)]
-        assert [(h["status"], h["cum_qty"]) for h in heard] == [
-            ("ACCEPTED", 0),
-            ("PARTIALLY_FILLED", 30),
-            ("PARTIALLY_FILLED", 50),
-            ("CANCELED", 50),
-        ]
+        cursor = await conn.execute(
+            "SELECT payload, headers FROM outbox WHERE topic = %s AND key = %s ORDER BY id",
+            (ORDER_UPDATES_TOPIC, str(uid).encode()),
+        )
+        rows = await cursor.fetchall()
+    queued = [json.loads(bytes(payload)) for payload, _ in rows]
+    assert {headers["record"] for _, headers in rows} == {ORDER_UPDATE_RECORD}
+    # The placing, then each visible change; the second ack changes nothing a client sees.
+    assert [(q["id"], q["status"], q["cum_qty"]) for q in queued] == [
+        (str(oid), "SENT", 0),
+        (str(oid), "ACCEPTED", 0),
+        (str(oid), "PARTIALLY_FILLED", 30),
+        (str(oid), "PARTIALLY_FILLED", 50),
+        (str(oid), "CANCELED", 50),
+    ]
 
 
 async def test_a_batch_locks_its_orders_in_id_order_whatever_its_report_order(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from api.feeds.order_feed import OrderSubscriber, Resync, order_of, read_payload
+from api.feeds.order_feed import OrderSubscriber, Resync, read_payload
 from api.feeds.price_events import iso_of_ns, price_e4
 from api.feeds.price_hub import PriceClient, PriceHub, Quote
+from api.services.order_models import OrderOut
 
 
 def q(symbol: str, price: str, ts: int, seq: int = 0) -> Quote:
@@ -96,8 +97,8 @@ def test_an_order_stream_that_falls_behind_ends_with_a_resync() -> None:
     async def scenario() -> list[object]:
         subscriber = OrderSubscriber(1, queue_max=2)
         user_id, data = read_payload(PAYLOAD)
-        _, order = order_of(data)
-        assert user_id == 42 and order is not None
+        order = OrderOut.model_validate(data)
+        assert user_id == 42
         for _ in range(5):
             subscriber.put(order)
         return [subscriber.queue.get_nowait() for _ in range(subscriber.queue.qsize())]

@@ -13,6 +13,7 @@ import pytest
 
 from core.calendar import calendar_from_settings, next_open
 from core.contracts import ORDER_COMMANDS, NewOrder
+from core.contracts.orders import ORDER_UPDATES_TOPIC
 from core.settings import Settings
 from tests.integration.api.conftest import MakeUser
 from tests.integration.api.orders_support import (
@@ -50,7 +51,9 @@ def outbox_rows(
 ) -> list[tuple[bytes, bytes, datetime, datetime | None, dict[str, str]]]:
     with psycopg.connect(db_dsn) as conn:
         return conn.execute(
-            "SELECT key, payload, available_at, canceled_at, headers FROM outbox ORDER BY id"
+            "SELECT key, payload, available_at, canceled_at, headers FROM outbox"
+            " WHERE topic <> %s ORDER BY id",
+            (ORDER_UPDATES_TOPIC,),
         ).fetchall()
 
 

@@ -44,10 +44,24 @@ async def reference_data(db_dsn: str) -> None:
 
 @contextmanager
 def relay(settings: Settings) -> Iterator[Callable[[], int]]:
-    """A function publishing one batch, as the relay's loop would."""
+    """A function publishing one batch, as the relay's loop would; it tells how many order
+    commands went (the batch also carries the order updates for the order streams)."""
     producer = make_producer(settings)
     with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
-        yield lambda: publish_batch(conn, producer, settings)
+
+        def published_commands() -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM outbox WHERE topic = %s AND published_at IS NOT NULL",
+                (settings.topic_orders,),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        def publish() -> int:
+            before = published_commands()
+            publish_batch(conn, producer, settings)
+            return published_commands() - before
+
+        yield publish
 
 
 def decode(messages: list[Any]) -> list[tuple[str, Any]]:

@@ -1,10 +1,13 @@
 """The order SSE stream: each change of the caller's orders, in order, and only theirs.
 
 Orders are placed and settled as in production (the API's ledger reserve, the settle agent's
-settle_report); the stream hears of each change through the NOTIFY trigger of migration 0015.
+settle_report); each change reaches the stream as in production too: migration 0034's triggers
+write it to the outbox, the relay publishes it, the API's order feed reads the topic.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,13 +17,21 @@ from core.contracts import Side
 from core.settings import Settings
 from streams.settlement import settle_report
 from tests.integration.api.test_stream_support import RawSse
+from tests.integration.relay_support import running_relay
 from tests.integration.settle_support import Exchange, place_order, setup_user
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def relayed(api_settings: Settings) -> Iterator[None]:
+    """The outbox relay of the test's database, running for the test."""
+    with running_relay(api_settings):
+        yield
+
+
 async def test_the_order_stream_sends_each_change_of_my_orders_in_order(
-    api_url: str, api_settings: Settings, db_dsn: str
+    api_url: str, api_settings: Settings, db_dsn: str, relayed: None
 ) -> None:
     async with await psycopg.AsyncConnection.connect(db_dsn) as conn:
         mine = await setup_user(conn, "1000000")
