@@ -11,6 +11,7 @@ import pytest
 from psycopg import errors
 
 from core import ledger
+from core.contracts.orders import ORDER_UPDATES_TOPIC
 from core.market_profile import PROFILES
 from infra import migrate, timescaledb
 
@@ -347,6 +348,43 @@ def test_posting_finds_each_account_through_an_index_not_a_scan(conn: Conn) -> N
     assert "Seq Scan on ledger_accounts" not in plan
 
 
+def test_the_statement_check_looks_up_accounts_and_transactions_by_key_not_by_scan(
+    conn: Conn, deposit_accounts: tuple[int, int]
+) -> None:
+    # A few hundred accounts (the orders benchmark's 200 users), where a join planned without
+    # knowing the statement's size read them all, and more transactions than one page holds.
+    # Never committed: the transactions have no entries, which the commit would refuse.
+    conn.execute(
+        "WITH u AS (INSERT INTO users (email, password_hash)"
+        " SELECT 'plan-' || g || '@example.com', 'x' FROM generate_series(1, 200) g RETURNING id)"
+        " INSERT INTO ledger_accounts (user_id, kind, currency)"
+        " SELECT id, k, 'USD' FROM u, unnest(ARRAY['CASH_AVAILABLE', 'CASH_LOCKED']) k"
+    )
+    conn.execute(
+        "INSERT INTO journal_txns (kind, reference)"
+        " SELECT 'ADJUSTMENT', 'plan-' || g FROM generate_series(1, 10000) g"
+    )
+    conn.execute("ANALYZE ledger_accounts")
+    conn.execute("ANALYZE journal_txns")
+    # auto_explain shows the plans of the statements the trigger runs, sent to this client.
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+    conn.execute("LOAD 'auto_explain'")
+    for setting, value in (
+        ("log_min_duration", "0"),
+        ("log_nested_statements", "on"),
+        ("log_level", "notice"),
+    ):
+        conn.execute(f"SET auto_explain.{setting} = {value}")
+    available, gateway = deposit_accounts
+    _post(conn, [(available, Decimal("1.0000")), (gateway, Decimal("-1.0000"))])
+    conn.rollback()
+    plans = "\n".join(notices)
+    assert "new_entries" in plans, "auto_explain showed no plan of the trigger's queries"
+    assert "Seq Scan on ledger_accounts" not in plans
+    assert "Seq Scan on journal_txns" not in plans
+
+
 def test_zero_amount_entry_is_refused(conn: Conn, deposit_accounts: tuple[int, int]) -> None:
     available, gateway = deposit_accounts
     with pytest.raises(errors.CheckViolation, match="journal_entries_amount_nonzero"):
@@ -525,3 +563,16 @@ def test_outbox_has_a_partial_index_on_unpublished_rows(
     ).fetchone()
     assert row is not None
     assert "WHERE (published_at IS NULL)" in str(row[0])
+
+
+def test_the_order_update_triggers_write_to_the_topic_the_order_feed_reads(conn: Conn) -> None:
+    rows = conn.execute(
+        "SELECT tgname, encode(tgargs, 'escape') FROM pg_trigger"
+        " WHERE tgrelid = 'orders'::regclass AND tgfoid = 'orders_enqueue_update'::regproc"
+        " ORDER BY tgname"
+    ).fetchall()
+    # tgargs ends each argument with a NUL byte, shown as \000 by the escape encoding.
+    assert rows == [
+        ("orders_update_insert", ORDER_UPDATES_TOPIC + "\\000"),
+        ("orders_update_update", ORDER_UPDATES_TOPIC + "\\000"),
+    ]
