@@ -34,6 +34,7 @@ from bench import (
 )
 from bench.exceptions import BenchError, StackNotRunningError
 from bench.host import host_info
+from bench.orders_history import History
 from bench.report import DOCS_PATH, RESULTS_DIR, Row, format_conditions, format_figure, publish
 from core.settings import Settings, get_settings
 
@@ -74,6 +75,20 @@ def _parser() -> argparse.ArgumentParser:
         "--orders-concurrency", type=_levels, default=(1, 4, 16, 64), metavar="C,C,..."
     )
     parser.add_argument("--orders-users", type=int, default=200, metavar="N")
+    parser.add_argument(
+        "--orders-history-users",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="past users loaded with --orders-history-orders",
+    )
+    parser.add_argument(
+        "--orders-history-orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="past orders loaded before the run (0: a fresh database)",
+    )
     parser.add_argument("--orders-warmup-seconds", type=float, default=2.0, metavar="S")
     parser.add_argument("--orders-pool-size", type=int, default=20, metavar="N")
     parser.add_argument(
@@ -190,6 +205,9 @@ def _orders_plan(args: argparse.Namespace) -> orders_api.OrdersPlan:
         pool_size_max=args.orders_pool_size,
         half_peak_pass=not args.orders_no_half_peak,
         api_workers=args.orders_api_workers,
+        history=History(args.orders_history_users, args.orders_history_orders)
+        if args.orders_history_orders
+        else None,
     )
 
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,10 @@ import uvloop
 
 from bench import orders_lean
 from bench.exceptions import BenchError
+from bench.orders_history import History
 from bench.orders_http import Answer, Connection, HttpError, encode_request
 from bench.orders_setup import (
+    BENCH_SYMBOL,
     BenchDatabase,
     BenchUser,
     api_server,
@@ -59,7 +61,7 @@ UNIT = "orders/s"
 PLACE_NAME = "pgbench.place_order"
 API_NAME = "api.orders"
 HALF_PEAK_NAME = "api.orders.half_peak"
-SYMBOL = "ACME"
+SYMBOL = BENCH_SYMBOL
 PRICE = Decimal("100.00")  # on ACME's 0.05 tick
 QUANTITY = 1
 ORDER_BODY = b'{"symbol":"ACME","side":"BUY","quantity":1,"type":"LIMIT","price":"100.00"}'
@@ -89,6 +91,8 @@ class OrdersPlan:
     pool_size_max: int = 20
     half_peak_pass: bool = True
     api_workers: int = 1
+    # Past users and orders loaded before the run (bench/orders_history.py); None: a fresh database.
+    history: History | None = None
 
     def __post_init__(self) -> None:
         if not self.concurrency_levels or min(self.concurrency_levels) < 1:
@@ -421,7 +425,9 @@ def measure(settings: Settings, host: HostInfo, plan: OrdersPlan, server_log: Pa
 
     Raises ``BenchError`` if any request failed or any invariant query returns rows after.
     """
-    with bench_database(settings, users=plan.users, pool_size_max=plan.pool_size_max) as db:
+    with bench_database(
+        settings, users=plan.users, pool_size_max=plan.pool_size_max, history=plan.history
+    ) as db:
         served = db.settings.model_copy(update={"api_port": free_port()})
         served_db = BenchDatabase(db.name, served, db.users)
         rows: list[Row] = []
@@ -436,7 +442,18 @@ def measure(settings: Settings, host: HostInfo, plan: OrdersPlan, server_log: Pa
                 peak = max(_named(rows, API_NAME), key=lambda r: r.value)
                 rows.append(Row(_measure_half_peak(served_db, url, host, plan, peak), peak))
         check_invariants(db.dsn)
-    return rows
+    return rows if plan.history is None else [with_history(row, plan.history) for row in rows]
+
+
+def with_history(row: Row, history: History) -> Row:
+    """The row with the history named in its conditions; the lean order's own tables have none."""
+    if row.result.name == orders_lean.NAME:
+        note = "none: the lean order's own tables start empty"
+    else:
+        note = history.describe()
+    return replace(
+        row, result=replace(row.result, conditions={**row.result.conditions, "history": note})
+    )
 
 
 def check_invariants(dsn: str) -> None:

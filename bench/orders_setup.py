@@ -30,6 +30,7 @@ from psycopg import sql
 
 from api.security.tokens import issue_access_token
 from bench.exceptions import BenchError
+from bench.orders_history import History, load_history
 from core.db import AsyncConn
 from core.instruments import instrument_universe, seed_instruments
 from core.ledger import TxnKind, deposit_entries, open_user_accounts, post
@@ -47,6 +48,8 @@ TOKEN_TTL_S = 24 * 3600
 LIMIT_UNREACHED = 1_000_000_000
 ORDER_VALUE_MAX = Decimal("1000000000")
 SERVER_POLL_INTERVAL_S = 0.1
+# The symbol every benchmark order buys; history orders use it too, growing the same index ranges.
+BENCH_SYMBOL = "ACME"
 SERVER_LOG_TAIL_CHARS = 2000
 _NONCE = b"\0" * 12
 
@@ -118,9 +121,17 @@ def _drop(settings: Settings, name: str) -> None:
 
 @contextmanager
 def bench_database(
-    settings: Settings, *, users: int, pool_size_max: int, name: str = BENCH_DATABASE
+    settings: Settings,
+    *,
+    users: int,
+    pool_size_max: int,
+    name: str = BENCH_DATABASE,
+    history: History | None = None,
 ) -> Iterator[BenchDatabase]:
-    """Create, migrate and seed the benchmark database with ``users`` users; drop it after."""
+    """Create, migrate and seed the benchmark database with ``users`` users; drop it after.
+
+    With ``history``, past users and orders are loaded after the seed (bench/orders_history.py).
+    """
     if users < 1:
         raise ValueError(f"the benchmark needs at least one user, got {users}")
     _drop(settings, name)
@@ -129,6 +140,8 @@ def bench_database(
         served = served_settings(settings, name, pool_size_max=pool_size_max)
         apply_migrations(served.pg_dsn)
         user_ids = asyncio.run(_seed(served, users))
+        if history is not None:
+            load_history(served.pg_dsn, history, currency=served.currency, symbol=BENCH_SYMBOL)
         with psycopg.connect(served.pg_dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         tokens = [issue_access_token(served, uid, two_factor=True) for uid in user_ids]

@@ -13,6 +13,7 @@ import pytest
 
 from bench import orders_api, orders_lean
 from bench.exceptions import BenchError
+from bench.orders_history import History
 from bench.orders_setup import api_server, bench_database, free_port, invariant_violations
 from bench.pg_ceiling import PgbenchLoad
 from bench.report import HostInfo
@@ -76,7 +77,7 @@ def _counts(dsn: str) -> dict[str, int]:
     queries = {
         "orders": "SELECT count(*) FROM orders WHERE status = 'NEW' AND side = 'BUY'",
         "reserves": "SELECT count(*) FROM journal_txns WHERE kind = 'ORDER_RESERVE'",
-        "outbox": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        "outbox": "SELECT count(*) FROM outbox WHERE published_at IS NULL AND topic = 'oms.orders'",
         "keys_201": "SELECT count(*) FROM idempotency_keys WHERE response_status = 201",
         "keys": "SELECT count(*) FROM idempotency_keys",
     }
@@ -145,3 +146,30 @@ def test_the_lean_order_keeps_its_ledger_and_takes_order_place_s_reserve(
     assert row is not None
     assert ceiling.details["transactions"] == row[0] > 0
     assert row[1] == row[0] * Decimal("100.0300")
+
+
+def test_history_loads_users_and_orders_that_keep_every_invariant(
+    running_stack: Settings,
+) -> None:
+    history = History(users=50, orders=500)
+    with bench_database(
+        running_stack, users=3, pool_size_max=4, name="bench_orders_history", history=history
+    ) as db:
+        assert not any(invariant_violations(db.dsn).values())
+        with psycopg.connect(db.dsn) as conn:
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM orders),"
+                " (SELECT count(*) FROM idempotency_keys),"
+                " (SELECT count(*) FROM journal_txns WHERE kind = 'ORDER_RESERVE'),"
+                " (SELECT count(*) FROM outbox),"
+                " (SELECT max(created_at) < now() - interval '1 minute' FROM orders)"
+            ).fetchone()
+        assert counts == (53, 500, 500, 500, 500, True)
+        # A history order is where an order of its user is looked for.
+        with psycopg.connect(db.dsn) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM orders o JOIN journal_txns t ON t.order_id = o.id"
+                " JOIN journal_entries e ON e.txn_id = t.id"
+                " JOIN ledger_accounts a ON a.id = e.account_id AND a.user_id = o.user_id"
+            ).fetchone()
+        assert row == (1000,)
