@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from core import ledger
 from core.contracts import FILL_EXEC_TYPES, ExecutionReport, Side
 from core.db import AsyncConn
+from core.ids import time_ordered_id
 from core.ledger import AccountKind, TxnKind
 from core.settings import Settings
 from core.timestamps import utc_of_ns
@@ -243,7 +244,7 @@ def _post(
 ) -> uuid.UUID:
     """core.ledger.post, in memory: the journal rows to write and the wallets moved."""
     ledger.check_entries(entries)
-    txn_id = uuid.uuid4()
+    txn_id = time_ordered_id()
     batch.txns.append(
         {
             "id": txn_id,

@@ -39,6 +39,7 @@ from api.services.outbox import NEW_ORDER_RECORD, RECORD_HEADER
 from core.calendar import calendar_from_settings, is_open, next_open
 from core.contracts import ORDER_COMMANDS, NewOrder
 from core.db import AsyncPool
+from core.ids import time_ordered_id
 from core.money import MONEY_CONTEXT, MONEY_SCALE
 from core.settings import Settings
 
@@ -109,7 +110,7 @@ def _params(
 ) -> dict[str, Any]:
     digest = idempotency.request_hash("POST", ORDERS_PATH, request.model_dump(mode="json"))
     closed_detail, is_amo, available_at = _session(settings, request.amo, now)
-    order_id = uuid.uuid4()
+    order_id = time_ordered_id()
     record = _new_order(user_id, order_id, request)
     return {
         "user_id": user_id,

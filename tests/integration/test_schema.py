@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -12,6 +13,7 @@ from psycopg import errors
 
 from core import ledger
 from core.contracts.orders import ORDER_UPDATES_TOPIC
+from core.ids import time_ordered_id
 from core.market_profile import PROFILES
 from infra import migrate, timescaledb
 
@@ -576,3 +578,25 @@ def test_the_order_update_triggers_write_to_the_topic_the_order_feed_reads(conn:
         ("orders_update_insert", ORDER_UPDATES_TOPIC + "\\000"),
         ("orders_update_update", ORDER_UPDATES_TOPIC + "\\000"),
     ]
+
+
+def test_sql_and_python_make_version_7_ids_that_sort_by_time(conn: Conn) -> None:
+    def sql_id() -> uuid.UUID:
+        row = conn.execute("SELECT uuid_v7()").fetchone()
+        assert row is not None and isinstance(row[0], uuid.UUID)
+        return row[0]
+
+    made = []
+    for make in (sql_id, time_ordered_id, sql_id, time_ordered_id):
+        made.append(make())
+        time.sleep(0.002)  # a new millisecond, so each id sorts after the one before
+    assert [i.version for i in made] == [7, 7, 7, 7]
+    assert made == sorted(made)
+    # The first 48 bits are the Unix time in milliseconds.
+    now_ms = time.time() * 1000
+    assert all(now_ms - 5000 < (i.int >> 80) <= now_ms for i in made)
+    default = conn.execute(
+        "SELECT column_default FROM information_schema.columns"
+        " WHERE table_name = 'journal_txns' AND column_name = 'id'"
+    ).fetchone()
+    assert default == ("uuid_v7()",)
