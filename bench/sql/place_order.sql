@@ -12,7 +12,7 @@
 \set uid random(:user_min, :user_max)
 \set nonce random(1, 9223372036854775806)
 SELECT p.response_status, p.response_body, p.replayed
-    FROM (SELECT gen_random_uuid() AS id) AS g,
+    FROM (SELECT uuid_v7() AS id) AS g,
     LATERAL order_place(
         CAST(:uid AS bigint),
         CAST(:run AS text) || '-' || CAST(:client_id AS text) || '-' || CAST(:nonce AS text),
