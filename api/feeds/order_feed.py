@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 from confluent_kafka import Message
-from pydantic import ValidationError
 
 from api.feeds.topic_tail import TopicTail
 from api.services.order_models import OrderOut
@@ -67,17 +66,21 @@ def read_payload(payload: bytes | str) -> tuple[int, dict[str, Any]]:
     return int(data.pop("user_id")), data
 
 
-def updates_of(messages: Sequence[Message]) -> list[tuple[int, dict[str, Any]]]:
-    """(user id, order payload) per readable message of a batch; the others are logged."""
+def updates_of(messages: Sequence[Message]) -> list[tuple[int, bytes]]:
+    """(user id from the key, the raw order) per readable message of a batch; others are logged.
+
+    Only the key is read here: every process hears every order change, and the order itself is
+    parsed only where a stream of its user is open.
+    """
     updates = []
     for message in messages:
         if message.error() is not None:
             log.warning("order feed: %s", message.error())
             continue
         try:
-            updates.append(read_payload(message.value() or b""))
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("order feed: a record it cannot read: %s", exc)
+            updates.append((int(message.key() or b""), message.value() or b""))
+        except ValueError as exc:
+            log.warning("order feed: a record without a user id key: %s", exc)
     return updates
 
 
@@ -112,16 +115,15 @@ class OrderFeed:
         """Stop the consumer thread."""
         await self._tail.stop()
 
-    def _dispatch(self, updates: list[tuple[int, dict[str, Any]]]) -> None:
-        # Every API process hears every order change: an order is validated only when a
-        # stream of its user is open here, not for each change of the users of other processes.
-        for user_id, data in updates:
+    def _dispatch(self, updates: list[tuple[int, bytes]]) -> None:
+        for user_id, value in updates:
             subscribers = self._by_user.get(user_id)
             if not subscribers:
                 continue
             try:
+                _, data = read_payload(value)
                 order = OrderOut.model_validate(data)
-            except ValidationError as exc:
+            except (ValueError, KeyError, TypeError) as exc:  # ValidationError is a ValueError
                 log.warning("order feed: an order it cannot read: %s", exc)
                 continue
             for subscriber in list(subscribers):

@@ -109,7 +109,7 @@ async def stream_orders(
     """Each change of your orders (new, partial fill, fill, cancel, reject) as an ``order``.
 
     The data is the order as GET /v1/orders/{id} returns it. If updates were lost (the stream
-    fell too far behind, or the feed reconnected) a ``resync`` event ends the stream.
+    fell too far behind) a ``resync`` event ends the stream.
     """
     feed: OrderFeed = request.app.state.order_feed
     subscriber = feed.subscribe(principal.user_id)

@@ -13,8 +13,8 @@
 -- named by the trigger's argument, keyed by user id, in commit order. Every API process reads
 -- that topic from its end and hands each user's changes to their streams. One order's changes
 -- are written by transactions that follow each other (its row lock), so they reach the topic,
--- and a stream, in order. The payload is the order as GET /v1/orders/{id} returns it, plus
--- user_id.
+-- and a stream, in order. The payload is the order as GET /v1/orders/{id} returns it
+-- (api_order_json, the stored answer's definition too), plus user_id.
 CREATE OR REPLACE FUNCTION orders_enqueue_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -22,14 +22,8 @@ BEGIN
     VALUES (
         TG_ARGV[0],
         convert_to(NEW.user_id::text, 'UTF8'),
-        convert_to(json_build_object(
-            'user_id', NEW.user_id, 'id', NEW.id, 'client_order_id', NEW.client_order_id,
-            'symbol', NEW.symbol, 'side', NEW.side, 'type', NEW.order_type,
-            'quantity', NEW.quantity, 'price', NEW.price, 'trigger_price', NEW.trigger_price,
-            'time_in_force', NEW.time_in_force, 'status', NEW.status, 'cum_qty', NEW.cum_qty,
-            'avg_px', NEW.avg_px, 'reserved_amount', NEW.reserved_amount, 'is_amo', NEW.is_amo,
-            'reject_reason', NEW.reject_reason, 'created_at', NEW.created_at,
-            'updated_at', NEW.updated_at)::text, 'UTF8'),
+        convert_to((api_order_json(NEW) || jsonb_build_object('user_id', NEW.user_id))::text,
+                   'UTF8'),
         '{"record": "order_update.v1"}'::jsonb);
     RETURN NULL;
 END;
@@ -39,7 +33,7 @@ DROP TRIGGER IF EXISTS orders_notify_insert ON orders;
 DROP TRIGGER IF EXISTS orders_notify_update ON orders;
 DROP FUNCTION IF EXISTS orders_notify_change();
 
--- The topic is core.contracts.order_updates.ORDER_UPDATES_TOPIC (a test pins the two equal).
+-- The topic is core.contracts.orders.ORDER_UPDATES_TOPIC (a test pins the two equal).
 DROP TRIGGER IF EXISTS orders_update_insert ON orders;
 CREATE TRIGGER orders_update_insert
     AFTER INSERT ON orders
