@@ -47,8 +47,8 @@ class History:
         return f"history_users={self.users}, history_orders={self.users * self.orders_per_user}"
 
 
-def load_history(dsn: str, history: History, *, currency: str, symbol: str) -> None:
-    """Add ``history`` to the migrated, seeded benchmark database."""
+def load_history(dsn: str, history: History, *, currency: str, symbol: str, topic: str) -> None:
+    """Add ``history`` to the migrated, seeded benchmark database (``topic``: the orders topic)."""
     if history.users < 1 or history.orders_per_user < 1:
         raise BenchError(f"history needs users and at least one order each: {history}")
     per_user = history.orders_per_user
@@ -65,6 +65,7 @@ def load_history(dsn: str, history: History, *, currency: str, symbol: str) -> N
             "per_user": per_user,
             "currency": currency,
             "symbol": symbol,
+            "topic": topic,
             "deposit": HISTORY_DEPOSIT,
             "reserve": HISTORY_ORDER_RESERVE,
             "days": HISTORY_YEAR_DAYS,
@@ -200,7 +201,7 @@ _STEPS: list[tuple[str, str]] = [
     (
         "outbox",
         "INSERT INTO outbox (topic, key, payload, headers, created_at, published_at)"
-        " SELECT 'oms.orders', convert_to(md5('history-order-' || n)::uuid::text, 'UTF8'),"
+        " SELECT %(topic)s, convert_to(md5('history-order-' || n)::uuid::text, 'UTF8'),"
         " convert_to('history', 'UTF8'), '{\"record\": \"new_order.v1\"}'::jsonb,"
         f" {_ORDER_TS}, {_ORDER_TS} FROM generate_series(1, %(orders)s) AS n",
     ),

@@ -141,7 +141,13 @@ def bench_database(
         apply_migrations(served.pg_dsn)
         user_ids = asyncio.run(_seed(served, users))
         if history is not None:
-            load_history(served.pg_dsn, history, currency=served.currency, symbol=BENCH_SYMBOL)
+            load_history(
+                served.pg_dsn,
+                history,
+                currency=served.currency,
+                symbol=BENCH_SYMBOL,
+                topic=served.topic_orders,
+            )
         with psycopg.connect(served.pg_dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         tokens = [issue_access_token(served, uid, two_factor=True) for uid in user_ids]
