@@ -44,6 +44,12 @@ async def get_conn(pool: Annotated[AsyncPool, Depends(get_pool)]) -> AsyncIterat
         yield conn
 
 
+async def get_revoked_sessions(request: Request) -> RevokedSessions:
+    """This process's set of ended sessions, to add to as soon as a revocation commits."""
+    revoked: RevokedSessions = request.app.state.revoked_sessions
+    return revoked
+
+
 async def get_rate_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (counters shared in Redis)."""
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -62,6 +68,7 @@ PoolDep = Annotated[AsyncPool, Depends(get_pool)]
 ReadPoolDep = Annotated[AsyncPool, Depends(get_read_pool)]
 ConnDep = Annotated[AsyncConn, Depends(get_conn)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+RevokedSessionsDep = Annotated[RevokedSessions, Depends(get_revoked_sessions)]
 ClientIpDep = Annotated[str, Depends(client_ip)]
 
 

@@ -13,6 +13,7 @@ from api.deps import (
     CurrentPrincipal,
     PoolDep,
     RateLimiterDep,
+    RevokedSessionsDep,
     SettingsDep,
     TwoFactorPrincipal,
 )
@@ -223,24 +224,37 @@ async def login(
         )
     },
 )
-async def refresh(body: RefreshRequest, pool: PoolDep, settings: SettingsDep) -> TokenResponse:
+async def refresh(
+    body: RefreshRequest, pool: PoolDep, settings: SettingsDep, revoked: RevokedSessionsDep
+) -> TokenResponse:
     """Renew the access token: the refresh token is used up and a new one comes back."""
-    return _token_response(await sessions.refresh(pool, settings, body.refresh_token))
+    return _token_response(await sessions.refresh(pool, settings, revoked, body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(principal: CurrentPrincipal, conn: ConnDep) -> Response:
+async def logout(
+    principal: CurrentPrincipal, conn: ConnDep, revoked: RevokedSessionsDep
+) -> Response:
     """End this session: its access and refresh tokens are refused by every API process."""
     async with conn.transaction():
-        await sessions.revoke(conn, _session_of(principal), sessions.REASON_LOGOUT)
+        ended = await sessions.revoke(conn, _session_of(principal), sessions.REASON_LOGOUT)
+    # This process refuses them from the next request on; the others within a NOTIFY's delay.
+    for sid in ended:
+        revoked.add(sid)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
-async def logout_everywhere(principal: CurrentPrincipal, conn: ConnDep) -> Response:
+async def logout_everywhere(
+    principal: CurrentPrincipal, conn: ConnDep, revoked: RevokedSessionsDep
+) -> Response:
     """End every session of this user, this one included (API keys are not sessions)."""
     async with conn.transaction():
-        await sessions.revoke_all(conn, principal.user_id, sessions.REASON_LOGOUT_EVERYWHERE)
+        ended = await sessions.revoke_all(
+            conn, principal.user_id, sessions.REASON_LOGOUT_EVERYWHERE
+        )
+    for sid in ended:
+        revoked.add(sid)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -253,12 +267,17 @@ async def logout_everywhere(principal: CurrentPrincipal, conn: ConnDep) -> Respo
     },
 )
 async def change_password(
-    body: PasswordChange, principal: CurrentPrincipal, pool: PoolDep, settings: SettingsDep
+    body: PasswordChange,
+    principal: CurrentPrincipal,
+    pool: PoolDep,
+    settings: SettingsDep,
+    revoked: RevokedSessionsDep,
 ) -> Response:
     """Change the password; every other session of this user ends, this one stays."""
     await accounts.change_password(
         pool,
         settings,
+        revoked,
         principal.user_id,
         _session_of(principal),
         body.current_password,

@@ -6,6 +6,8 @@ API process LISTENs on one connection and keeps the ids of sessions revoked with
 token's lifetime, so checking a token costs no round trip. While that connection is down the
 set may be stale: the check then asks PostgreSQL itself. LISTEN comes before the load of the
 recently ended sessions (``core.pg_listen``): a revocation between the two is heard, not lost.
+The process that revokes also adds the ids itself after its commit, so the user's next request
+to it is refused even before the notification comes back.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from api.exceptions import ConflictError, InvalidRequestError, UnauthenticatedError
 from api.security import crypto, passwords, sessions, totp
+from api.security.revocations import RevokedSessions
 from api.services.sessions import REASON_PASSWORD_CHANGED, TokenPair, open_session, revoke_all
 from core.db import AsyncConn, AsyncPool
 from core.ledger import open_user_accounts
@@ -269,6 +270,7 @@ async def _consume_recovery_code(conn: AsyncConn, user_id: int, code: str) -> No
 async def change_password(
     pool: AsyncPool,
     settings: Settings,
+    revoked: RevokedSessions,
     user_id: int,
     session_id: str | None,
     current: str,
@@ -292,8 +294,10 @@ async def change_password(
             (new_hash, user_id),
         )
         ended = await revoke_all(conn, user_id, REASON_PASSWORD_CHANGED, keep=session_id)
-    log.info("password changed", extra={"user_id": user_id, "sessions_ended": ended})
-    return ended
+    for sid in ended:
+        revoked.add(sid)
+    log.info("password changed", extra={"user_id": user_id, "sessions_ended": len(ended)})
+    return len(ended)
 
 
 async def profile(conn: AsyncConn, user_id: int) -> Profile:

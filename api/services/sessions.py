@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from api.exceptions import UnauthenticatedError
 from api.security import sessions
+from api.security.revocations import RevokedSessions
 from api.security.tokens import issue_access_token
 from core.db import AsyncConn, AsyncPool
 from core.settings import Settings
@@ -39,11 +40,12 @@ _LOCK_REFRESH = (
 )
 _REVOKE = (
     "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = %s"
-    " WHERE id = %s::uuid AND revoked_at IS NULL"
+    " WHERE id = %s::uuid AND revoked_at IS NULL RETURNING id::text"
 )
 _REVOKE_ALL = (
     "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = %s"
     " WHERE user_id = %s AND revoked_at IS NULL AND id IS DISTINCT FROM %s::uuid"
+    " RETURNING id::text"
 )
 
 
@@ -87,7 +89,9 @@ async def open_session(
     return _pair(settings, user_id, two_factor, session_id, refresh, settings.refresh_token_ttl_s)
 
 
-async def refresh(pool: AsyncPool, settings: Settings, token: str) -> TokenPair:
+async def refresh(
+    pool: AsyncPool, settings: Settings, revoked: RevokedSessions, token: str
+) -> TokenPair:
     """A new token pair for a refresh token, which is used up; a reused one ends its session."""
     reused = False
     token_hash = sessions.digest(token)
@@ -111,6 +115,7 @@ async def refresh(pool: AsyncPool, settings: Settings, token: str) -> TokenPair:
             successor = sessions.new_refresh_token()
             await conn.execute(_INSERT_REFRESH, (sessions.digest(successor), session_id))
     if reused:
+        revoked.add(session_id)
         log.warning("a used refresh token came back: session revoked", extra={"user_id": user_id})
         raise UnauthenticatedError(
             "this refresh token was already used: the session is ended, log in again",
@@ -119,12 +124,15 @@ async def refresh(pool: AsyncPool, settings: Settings, token: str) -> TokenPair:
     return _pair(settings, int(user_id), bool(two_factor), session_id, successor, int(left_s))
 
 
-async def revoke(conn: AsyncConn, session_id: str, reason: str) -> None:
-    """End one session (logout); its access and refresh tokens are refused from now on."""
-    await conn.execute(_REVOKE, (reason, session_id))
+async def revoke(conn: AsyncConn, session_id: str, reason: str) -> list[str]:
+    """End one session (logout); the ids ended, for ``RevokedSessions.add`` after the commit."""
+    cursor = await conn.execute(_REVOKE, (reason, session_id))
+    return [str(sid) for (sid,) in await cursor.fetchall()]
 
 
-async def revoke_all(conn: AsyncConn, user_id: int, reason: str, *, keep: str | None = None) -> int:
-    """End every session of a user but ``keep``; how many were ended."""
+async def revoke_all(
+    conn: AsyncConn, user_id: int, reason: str, *, keep: str | None = None
+) -> list[str]:
+    """End every session of a user but ``keep``; the ids ended, to add after the commit."""
     cursor = await conn.execute(_REVOKE_ALL, (reason, user_id, keep))
-    return cursor.rowcount
+    return [str(sid) for (sid,) in await cursor.fetchall()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import psycopg
@@ -138,6 +139,53 @@ async def test_a_logout_and_a_reused_refresh_token_are_refused_by_another_api_pr
     assert codes == {401}
     assert seen_after_s <= REVOCATION_SEEN_WITHIN_S, f"seen after {seen_after_s:.2f} s"
     assert refused.status_code == 401
+
+
+async def _logout(client: httpx.AsyncClient, session: dict[str, str]) -> list[str]:
+    await client.post("/v1/auth/logout", headers=bearer(session["access_token"]))
+    return [session["access_token"]]
+
+
+async def _logout_all(client: httpx.AsyncClient, session: dict[str, str]) -> list[str]:
+    other = (await login(client, session["email"])).json()
+    await client.post("/v1/auth/logout-all", headers=bearer(session["access_token"]))
+    return [session["access_token"], other["access_token"]]
+
+
+async def _password_change(client: httpx.AsyncClient, session: dict[str, str]) -> list[str]:
+    other = (await login(client, session["email"])).json()
+    await client.post(
+        "/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": PASSWORD + " renewed"},
+        headers=bearer(session["access_token"]),
+    )
+    return [other["access_token"]]
+
+
+async def _refresh_reuse(client: httpx.AsyncClient, session: dict[str, str]) -> list[str]:
+    await _refresh(client, session["refresh_token"])
+    await _refresh(client, session["refresh_token"])
+    return [session["access_token"]]
+
+
+@pytest.mark.parametrize(
+    "end_sessions",
+    [_logout, _logout_all, _password_change, _refresh_reuse],
+    ids=["logout", "logout-all", "password-change", "refresh-token-reuse"],
+)
+async def test_the_process_that_ends_a_session_refuses_its_tokens_without_waiting_for_the_notify(
+    client: httpx.AsyncClient,
+    db_dsn: str,
+    end_sessions: Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[list[str]]],
+) -> None:
+    session = await _session(client)
+    # No NOTIFY at all: only the process's own bookkeeping can refuse the next request.
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE auth_sessions DISABLE TRIGGER auth_sessions_revoked_notify")
+
+    ended = await end_sessions(client, session)
+
+    assert [await _me(client, token) for token in ended] == [401] * len(ended)
 
 
 async def test_a_password_change_keeps_this_session_and_ends_the_others(
