@@ -43,7 +43,7 @@ ADVISORY_LOCK_KEY = 0x6F7574626F783031
 # Each relay's PostgreSQL session is named this plus its pid (pg_stat_activity).
 APPLICATION_NAME_PREFIX = "outbox-relay:"
 
-_SELECT_DUE = (
+SELECT_DUE = (
     "SELECT id, topic, key, payload, headers FROM outbox"
     " WHERE published_at IS NULL AND canceled_at IS NULL AND available_at <= now()"
     " AND txid < pg_snapshot_xmin(pg_current_snapshot())"
@@ -110,7 +110,7 @@ def publish_batch(conn: psycopg.Connection[Any], producer: Producer, settings: S
     with conn.transaction():
         rows = [
             OutboxRow(int(r[0]), str(r[1]), r[2], bytes(r[3]), dict(r[4] or {}))
-            for r in conn.execute(_SELECT_DUE, (settings.outbox_batch_max,)).fetchall()
+            for r in conn.execute(SELECT_DUE, (settings.outbox_batch_max,)).fetchall()
         ]
         if not rows:
             return 0

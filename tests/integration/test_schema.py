@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from core.contracts.orders import ORDER_UPDATES_TOPIC
 from core.ids import time_ordered_id
 from core.market_profile import PROFILES
 from infra import migrate, timescaledb
+from streams.outbox_relay import SELECT_DUE
 
 pytestmark = pytest.mark.integration
 
@@ -556,15 +558,23 @@ def test_candle_high_below_low_is_refused(conn: Conn) -> None:
         )
 
 
-def test_outbox_has_a_partial_index_on_unpublished_rows(
+def test_the_relay_finds_due_rows_by_the_pending_index_not_by_reading_the_published_ones(
     conn: Conn,
 ) -> None:
-    row = conn.execute(
-        "SELECT indexdef FROM pg_indexes WHERE tablename = 'outbox'"
-        " AND indexname = 'outbox_unpublished_idx'"
-    ).fetchone()
-    assert row is not None
-    assert "WHERE (published_at IS NULL)" in str(row[0])
+    conn.execute(
+        "INSERT INTO outbox (topic, key, payload, published_at)"
+        " SELECT 't', int8send(g), '\\x00', now() FROM generate_series(1, 20000) AS g"
+    )
+    conn.execute("INSERT INTO outbox (topic, key, payload) VALUES ('t', '\\x01', '\\x00')")
+    conn.commit()
+    conn.execute("ANALYZE outbox")
+
+    plan = conn.execute("EXPLAIN (FORMAT JSON) " + SELECT_DUE.replace("%s", "100")).fetchone()
+    assert plan is not None
+    text = json.dumps(plan[0])
+
+    assert "outbox_pending_txid_idx" in text, text
+    assert "Seq Scan" not in text, text
 
 
 def test_the_order_update_triggers_write_to_the_topic_the_order_feed_reads(conn: Conn) -> None:
