@@ -12,7 +12,7 @@ def main() -> None:
     """Serve the API on the configured host and port."""
     settings = get_settings()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, own_process=True),
         host=settings.api_host,
         port=settings.api_port,
         access_log=settings.api_access_log,

@@ -37,6 +37,7 @@ from api.services.kyc_review import run_reviewer
 from api.stream_handoff import StreamHandoff
 from core.calendar import calendar_from_settings
 from core.db import AsyncPool, make_async_pool
+from core.gc_tuning import tune_gc
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,12 @@ UTF-8, nested too deeply), 404 `not_found`, 405 `method_not_allowed` (see the Al
 server bug 500 `internal_error`."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application with its database pool bound to the given settings."""
+def create_app(settings: Settings | None = None, *, own_process: bool = False) -> FastAPI:
+    """Build the application with its database pool bound to the given settings.
+
+    ``own_process``: the app is the process's only one (``python -m api``), so its start may tune
+    the process's garbage collector; an app served inside another program leaves it alone.
+    """
     settings = settings or get_settings()
     pool = make_async_pool(settings, "api")
     # Candle reads go to the standby of the HA pair; one server serves them otherwise.
@@ -87,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             [price_feed.ready, order_feed.ready, revoked_sessions.listening],
             settings.api_feeds_ready_wait_s,
         )
+        if own_process:
+            tune_gc(settings.api_gc_gen0_threshold)
         yield
         stream_closer.cancel()
         heartbeats.cancel()

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     pg_pool_size_max: int = 10
     pg_connect_timeout_s: float = 5.0
     pg_shared_buffers_mb: int = 512
+    # WAL between checkpoints before one is forced. PostgreSQL's 1 GB made the orders load
+    # checkpoint every ~50 s, each followed by a burst of whole-page images in the WAL; at 8 GB
+    # checkpoints come from checkpoint_timeout (5 min), which also bounds crash recovery.
+    pg_max_wal_size_mb: int = Field(default=8192, ge=64)
     pg_connections_max: int = 300
     # When run as root, PostgreSQL must run as this unprivileged system user.
     pg_os_user: str = "postgres"
@@ -126,6 +130,11 @@ class Settings(BaseSettings):
     # restarted process rejoins the front sooner, and its feeds catch up within seconds.
     api_feeds_ready_wait_s: float = Field(default=2.0, ge=0)
     api_access_log: bool = False
+    # An API process's young-generation collection runs after this many net allocations
+    # (Python's 700; 0 keeps it), with what start-up allocated frozen: a request allocates
+    # hundreds of short-lived objects, and every collection walked FastAPI's, pydantic's and
+    # the pools' long-lived ones.
+    api_gc_gen0_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
     # The largest request body the API reads (413 above it): FastAPI holds a whole JSON body in
     # memory before validating it. The largest real one, a KYC submission, stays under 5 KiB
     # even with every character \u-escaped.

@@ -103,6 +103,7 @@ def server_parameters(settings: Settings) -> dict[str, str]:
     parameters = {
         "shared_buffers": f"{settings.pg_shared_buffers_mb}MB",
         "max_connections": str(settings.pg_connections_max),
+        "max_wal_size": f"{settings.pg_max_wal_size_mb}MB",
         "log_min_duration_statement": "1000",
     }
     if settings.pg_timescaledb:

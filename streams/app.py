@@ -18,8 +18,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import ProducerT
 from mode import ServiceT
 
+from core.gc_tuning import tune_gc
 from core.settings import Settings, get_settings
-from streams.gc_tuning import tune_gc
 
 
 class IdempotentProducer(faust_aiokafka.Producer):

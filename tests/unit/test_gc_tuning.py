@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.gc_tuning import tune_gc
 from core.settings import Settings
 from streams.app import create_app
-from streams.gc_tuning import tune_gc
 
 
 @pytest.fixture

@@ -48,10 +48,12 @@ def api_settings(running_stack: Settings, db_dsn: str) -> Settings:
     )
 
 
-def serve(settings: Settings, *, keep_alive_s: int = 5) -> Generator[str, None, None]:
+def serve(
+    settings: Settings, *, keep_alive_s: int = 5, own_process: bool = False
+) -> Generator[str, None, None]:
     """Serve the app with uvicorn in a thread until the generator is closed; yield its URL."""
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, own_process=own_process),
         host="127.0.0.1",
         port=settings.api_port,
         log_level="warning",

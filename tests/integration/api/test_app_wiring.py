@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
-from tests.integration.api.conftest import MakeUser
+from core.settings import Settings
+from tests.integration.api.conftest import MakeUser, serve
 
 pytestmark = pytest.mark.integration
 
@@ -29,3 +33,26 @@ async def test_a_user_made_by_the_factory_has_cash_in_the_ledger(
             "SELECT balance, locked_balance FROM wallets WHERE user_id = %s", (made.id,)
         ).fetchone()
     assert row == (Decimal("250.5000"), Decimal("0.0000"))
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    """The test process's collector as it was: the app under test tunes the whole process."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+@pytest.mark.parametrize("own_process", [True, False], ids=["python -m api", "embedded"])
+def test_an_api_in_its_own_process_tunes_the_collector_and_an_embedded_one_leaves_it(
+    api_settings: Settings, restored_gc: None, own_process: bool
+) -> None:
+    gc.unfreeze()
+    settings = api_settings.model_copy(update={"api_gc_gen0_threshold": 23_456})
+    before = gc.get_threshold()
+
+    for _ in serve(settings, own_process=own_process):
+        tuned = (gc.get_threshold()[0], gc.get_freeze_count() > 0)
+
+    assert tuned == ((23_456, True) if own_process else (before[0], False))

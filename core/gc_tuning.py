@@ -1,4 +1,4 @@
-"""A worker's garbage-collector settings: fewer and cheaper collections on the tick hot path."""
+"""A process's garbage-collector settings: fewer and cheaper collections on a hot path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import gc
 def tune_gc(gen0_threshold: int) -> None:
     """Freeze what start-up allocated, then collect the young generation every ``gen0_threshold``.
 
-    Frozen objects (the imported Faust, aiokafka and agent modules) are never examined again by
+    Frozen objects (imported modules, the app and its clients) are never examined again by
     a collection; a higher threshold makes the young collections rarer. 0 keeps the threshold.
     """
     gc.collect()
