@@ -7,6 +7,7 @@ Each test gets its own database (cloned from a migrated template) or its own top
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -317,3 +318,12 @@ def new_topic(running_stack: Settings) -> Iterator[Callable[[int], str]]:
         admin = AdminClient({"bootstrap.servers": running_stack.kafka_bootstrap})
         for future in admin.delete_topics(created, operation_timeout=30).values():
             future.result()
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    """The test process's collector as it was: the code under test tunes the whole process."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from core.gc_tuning import tune_gc
 from core.settings import Settings
 from streams.app import create_app
-
-
-@pytest.fixture
-def restored_gc() -> Iterator[None]:
-    threshold = gc.get_threshold()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*threshold)
 
 
 def test_tuning_freezes_what_exists_and_raises_only_the_young_threshold(restored_gc: None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -33,15 +32,6 @@ async def test_a_user_made_by_the_factory_has_cash_in_the_ledger(
             "SELECT balance, locked_balance FROM wallets WHERE user_id = %s", (made.id,)
         ).fetchone()
     assert row == (Decimal("250.5000"), Decimal("0.0000"))
-
-
-@pytest.fixture
-def restored_gc() -> Iterator[None]:
-    """The test process's collector as it was: the app under test tunes the whole process."""
-    threshold = gc.get_threshold()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*threshold)
 
 
 @pytest.mark.parametrize("own_process", [True, False], ids=["python -m api", "embedded"])
