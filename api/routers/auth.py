@@ -239,8 +239,7 @@ async def logout(
     async with conn.transaction():
         ended = await sessions.revoke(conn, _session_of(principal), sessions.REASON_LOGOUT)
     # This process refuses them from the next request on; the others within a NOTIFY's delay.
-    for sid in ended:
-        revoked.add(sid)
+    revoked.add(*ended)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -253,8 +252,7 @@ async def logout_everywhere(
         ended = await sessions.revoke_all(
             conn, principal.user_id, sessions.REASON_LOGOUT_EVERYWHERE
         )
-    for sid in ended:
-        revoked.add(sid)
+    revoked.add(*ended)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

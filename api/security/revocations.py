@@ -49,12 +49,13 @@ class RevokedSessions:
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
-    def add(self, session_id: str) -> None:
-        """Remember a revoked session for as long as one of its access tokens can live."""
+    def add(self, *session_ids: str) -> None:
+        """Remember revoked sessions for as long as one of their access tokens can live."""
         now = time.monotonic()
-        if len(self._until) >= self._settings.access_token_cache_max:
-            self._until = {sid: until for sid, until in self._until.items() if until > now}
-        self._until[session_id] = now + self._settings.access_token_ttl_s
+        for session_id in session_ids:
+            if len(self._until) >= self._settings.access_token_cache_max:
+                self._until = {sid: until for sid, until in self._until.items() if until > now}
+            self._until[session_id] = now + self._settings.access_token_ttl_s
 
     async def check(self, principal: Principal, pool: AsyncPool) -> None:
         """Raise ``UnauthenticatedError`` if the principal's session was revoked or ended."""

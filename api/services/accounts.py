@@ -294,8 +294,7 @@ async def change_password(
             (new_hash, user_id),
         )
         ended = await revoke_all(conn, user_id, REASON_PASSWORD_CHANGED, keep=session_id)
-    for sid in ended:
-        revoked.add(sid)
+    revoked.add(*ended)
     log.info("password changed", extra={"user_id": user_id, "sessions_ended": len(ended)})
     return len(ended)
 
