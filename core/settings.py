@@ -453,7 +453,13 @@ class Settings(BaseSettings):
     # (containers: each process is a host of its own).
     api_backends: tuple[str, ...] = ()
     front_check_interval_ms: int = Field(default=500, ge=100, le=10_000)
-    # Failed checks in a row that take an API process out of rotation (fall x interval <= 2 s).
+    # After a failed check the next comes this soon, and a check waits this long for /readyz.
+    # A hung process is out of rotation at worst interval + fall x timeout + (fall - 1) x fast
+    # interval after its last good check: 1.75 s (with the fast interval equal to the interval,
+    # 2.0 s, no slack for a loaded host's scheduling).
+    front_check_fast_interval_ms: int = Field(default=250, ge=100, le=10_000)
+    front_check_timeout_ms: int = Field(default=500, ge=100, le=10_000)
+    # Failed checks in a row that take an API process out of rotation.
     front_check_fall: int = Field(default=2, ge=1, le=10)
     front_check_rise: int = Field(default=2, ge=1, le=10)
     # Streams (SSE, WebSocket) stay open through the front this long without a byte.

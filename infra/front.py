@@ -3,11 +3,11 @@
 It also balances Dagster's UIs and code servers on their loopback ports (internal, plain).
 
 It terminates TLS (TLS 1.2 and older are refused), adds HSTS, redirects plain HTTP, checks
-every API process on ``/readyz`` and takes a failing one out of rotation within
-``front_check_fall x front_check_interval_ms``. A request whose connection to a dead process
-fails is sent to another one (``retry-on conn-failure``: nothing reached the dead one, so even
-a POST is safe to resend). Streams pass through unbuffered: HAProxy forwards each chunk as it
-comes, and the stream routes get the long idle timeout.
+every API process on ``/readyz`` and takes a failing one out of rotation within the bound
+``core.settings`` gives beside ``front_check_fast_interval_ms``. A request whose connection to a
+dead process fails is sent to another one (``retry-on conn-failure``: nothing reached the dead
+one, so even a POST is safe to resend). Streams pass through unbuffered: HAProxy forwards each
+chunk as it comes, and the stream routes get the long idle timeout.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def backends(settings: Settings) -> list[str]:
 def render(settings: Settings) -> str:
     """haproxy.cfg for these settings."""
     check = (
-        f"inter {settings.front_check_interval_ms}ms fall {settings.front_check_fall}"
+        f"inter {settings.front_check_interval_ms}ms"
+        f" fastinter {settings.front_check_fast_interval_ms}ms fall {settings.front_check_fall}"
         f" rise {settings.front_check_rise}"
     )
     addresses = backends(settings)
@@ -137,6 +138,7 @@ defaults
   log global
   option dontlognull
   timeout connect {CONNECT_TIMEOUT_S}s
+  timeout check {settings.front_check_timeout_ms}ms
   timeout http-request {HTTP_REQUEST_TIMEOUT_S}s
   timeout client {IDLE_TIMEOUT_S}s
   timeout server {IDLE_TIMEOUT_S}s
