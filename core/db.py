@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool
 
 from core.settings import Settings
@@ -30,3 +30,12 @@ def make_async_pool(settings: Settings, name: str, *, reads: bool = False) -> As
         # query at checkout (a loopback round trip) swaps each for a connection to the new one.
         check=AsyncConnectionPool.check_connection if settings.pg_ha else None,
     )
+
+
+def try_advisory_lock(conn: Connection[Any], key: int) -> bool:
+    """Take session advisory lock ``key`` if it is free; tell whether this session holds it.
+
+    The lock lasts as long as the session: a crashed holder frees it, and a standby takes over.
+    """
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])

@@ -302,6 +302,16 @@ class Settings(BaseSettings):
     # Reconnects after a Kafka or PostgreSQL failure back off exponentially up to this.
     outbox_retry_backoff_ms_max: int = Field(default=5_000, ge=10)
 
+    # Retention (streams/retention.py, run beside each relay; one leads): done outbox rows and
+    # idempotency keys are deleted this long after they were written. Kafka keeps the published
+    # records; a client may retry with the same idempotency key within the window.
+    outbox_retention_s: int = Field(default=86_400, ge=60)
+    idempotency_key_retention_s: int = Field(default=86_400, ge=60)
+    # Rows deleted per statement (its locks last one batch); full batches follow each other
+    # at once, and when a batch comes back short the purger sleeps this long.
+    retention_batch_max: int = Field(default=5_000, ge=1, le=100_000)
+    retention_interval_s: float = Field(default=60.0, gt=0, le=3_600)
+
     # Exchange simulator.
     sim_fix_host: str = "127.0.0.1"
     sim_fix_port: int = 9878

@@ -18,6 +18,9 @@ Who: one relay publishes at a time. Each instance holds its own PostgreSQL sessi
 session advisory lock; the one that gets it publishes, the others wait as hot standbys and take
 over when its session ends (a crash closes the session and frees the lock).
 
+Each relay process also runs the retention purger (streams/retention.py) in a thread: it deletes
+published and withdrawn rows once older than ``outbox_retention_s``, never a pending one.
+
 Run it with ``python -m streams.outbox_relay``.
 """
 
@@ -34,7 +37,9 @@ from typing import Any
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from core.db import try_advisory_lock
 from core.settings import Settings, get_settings
+from streams import retention
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +98,6 @@ def make_producer(settings: Settings) -> Producer:
             "linger.ms": 1,
         }
     )
-
-
-def try_lead(conn: psycopg.Connection[Any]) -> bool:
-    """Take the relay's advisory lock for this session if it is free; tell whether we hold it."""
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()
-    return bool(row and row[0])
 
 
 def publish_batch(conn: psycopg.Connection[Any], producer: Producer, settings: Settings) -> int:
@@ -184,7 +183,7 @@ def _session(settings: Settings, stop: threading.Event, backoff: Backoff) -> Non
     # The name tells operators (and the chaos suite) which relay process holds the lock.
     name = f"{APPLICATION_NAME_PREFIX}{os.getpid()}"
     with psycopg.connect(settings.pg_dsn, autocommit=True, application_name=name) as conn:
-        while not try_lead(conn):
+        while not try_advisory_lock(conn, ADVISORY_LOCK_KEY):
             if stop.wait(poll_s):
                 return
         log.info("outbox relay leads (advisory lock %#x held)", ADVISORY_LOCK_KEY)
@@ -211,7 +210,9 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    run(get_settings(), stop)
+    settings = get_settings()
+    retention.start(settings, stop)
+    run(settings, stop)
 
 
 if __name__ == "__main__":
